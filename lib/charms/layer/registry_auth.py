@@ -1,0 +1,20 @@
+"""htpasswd content for the registry's basic authentication (bcrypt, via passlib).
+
+bcrypt salts every hash, so a fresh hash would change the file, and with it the container's
+fingerprint, on every hook. `htpasswd_content` therefore keeps the existing entry while it
+still verifies the configured user and password.
+"""
+from passlib.apache import HtpasswdFile
+
+
+def htpasswd_content(user, password, existing=b''):
+    if existing:
+        try:
+            current = HtpasswdFile.from_string(existing)
+            if current.users() == [user] and current.check_password(user, password):
+                return existing
+        except ValueError:
+            pass  # unreadable: replaced below
+    fresh = HtpasswdFile(default_scheme='bcrypt')
+    fresh.set_password(user, password)
+    return fresh.to_string()

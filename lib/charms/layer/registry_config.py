@@ -1,0 +1,126 @@
+"""Configuration → the registry's config.yml.
+
+`registry_context(config, facts)` turns charm options plus facts about the unit into the
+plain values the template needs; `render_registry_config(context)` renders
+templates/config.yml.j2. Both are pure: nothing is read from or written to the system.
+"""
+import json
+import os
+from collections import namedtuple
+
+from charms.templating.jinja2 import render
+
+# Paths inside the registry container.
+DATA_DIR = '/var/lib/registry'
+HTPASSWD = '/etc/docker/registry/htpasswd'
+TOKEN_ROOT_CERTS = '/etc/docker/registry/token-root-certs.pem'
+TLS_CERT = '/etc/docker/registry/tls/server.crt'
+TLS_KEY = '/etc/docker/registry/tls/server.key'
+TLS_CLIENT_CAS = '/etc/docker/registry/tls/client-ca.crt'
+HTPASSWD_REALM = 'Docker Registry'
+
+# Facts about the unit that are not options:
+#   listen_host: address to bind ('' = every interface)
+#   http_secret: the application's shared http.secret ('' until the leader set it)
+#   tls: a TlsSettings when TLS is on, else None
+Facts = namedtuple('Facts', 'listen_host http_secret tls')
+TlsSettings = namedtuple('TlsSettings', 'minimum_version client_cas')
+
+# storage-s3-<suffix> → parameter of the registry's s3 driver. storage-s3-skip-v4-auth is
+# the inverse of v4auth and handled apart.
+S3_PARAMETERS = {
+    'accesskey': 'accesskey', 'secretkey': 'secretkey', 'region': 'region',
+    'regionendpoint': 'regionendpoint', 'forcepathstyle': 'forcepathstyle',
+    'bucket': 'bucket', 'encrypt': 'encrypt', 'keyid': 'keyid', 'secure': 'secure',
+    'skip-verify': 'skipverify', 'chunksize': 'chunksize',
+    'multipartcopychunksize': 'multipartcopychunksize',
+    'multipartcopymaxconcurrency': 'multipartcopymaxconcurrency',
+    'multipartcopythresholdsize': 'multipartcopythresholdsize',
+    'rootdirectory': 'rootdirectory', 'storageclass': 'storageclass',
+    'useragent': 'useragent', 'usedualstack': 'usedualstack', 'accelerate': 'accelerate',
+    'objectacl': 'objectacl', 'loglevel': 'loglevel',
+}
+SWIFT_PARAMETERS = ('authurl', 'username', 'password', 'region', 'tenant', 'container',
+                    'domain')
+
+
+def _set(value):
+    """Options left empty are omitted: None and '' both mean unset."""
+    return value is not None and value != ''
+
+
+def storage_driver(config):
+    """('s3'|'swift'|'filesystem', parameters) chosen by the options."""
+    if _set(config.get('storage-s3-bucket')):
+        params = {param: config.get('storage-s3-' + suffix)
+                  for suffix, param in S3_PARAMETERS.items()}
+        params = {k: v for k, v in params.items() if _set(v)}
+        params['v4auth'] = not config.get('storage-s3-skip-v4-auth')
+        return 's3', params
+    if _set(config.get('storage-swift-authurl')):
+        params = {p: config.get('storage-swift-' + p) for p in SWIFT_PARAMETERS}
+        return 'swift', {k: v for k, v in params.items() if _set(v)}
+    return 'filesystem', {'rootdirectory': DATA_DIR}
+
+
+def shares_storage(config):
+    """Whether every unit sees the same image data (object storage)."""
+    return storage_driver(config)[0] != 'filesystem'
+
+
+def registry_context(config, facts):
+    """Template context for config.yml.j2."""
+    driver, params = storage_driver(config)
+    listen_host = '' if config.get('container-network') == 'bridge' else facts.listen_host
+    context = {
+        'log_level': config['log-level'],
+        's3': params if driver == 's3' else None,
+        'swift': params if driver == 'swift' else None,
+        'data_dir': DATA_DIR,
+        'blob_cache': None if config['storage-cache'] == 'disabled' else config['storage-cache'],
+        'delete_enabled': bool(config['storage-delete']),
+        'redirect_disabled': bool(config['storage-redirect-disable']),
+        'read_only': bool(config['storage-read-only']),
+        'listen_addr': '{}:{}'.format(listen_host, config['registry-port']),
+        'http_secret': facts.http_secret,
+        'http_host': config.get('http-host') or None,
+        'tls': None,
+        'debug_addr': None,
+        'htpasswd': None,
+        'token': None,
+        'proxy': None,
+    }
+    if facts.tls:
+        context['tls'] = {
+            'certificate': TLS_CERT, 'key': TLS_KEY,
+            'minimum_version': facts.tls.minimum_version,
+            'client_cas': [TLS_CLIENT_CAS] if facts.tls.client_cas else [],
+        }
+    if config.get('prometheus-metrics'):
+        context['debug_addr'] = '{}:{}'.format(listen_host, config['debug-port'])
+    if config.get('auth-basic-password'):
+        context['htpasswd'] = {'realm': HTPASSWD_REALM, 'path': HTPASSWD}
+    elif config.get('auth-token-realm'):
+        context['token'] = {
+            'realm': config['auth-token-realm'], 'service': config['auth-token-service'],
+            'issuer': config['auth-token-issuer'], 'rootcertbundle': TOKEN_ROOT_CERTS,
+        }
+    if config.get('cache-remoteurl'):
+        context['proxy'] = {'remoteurl': config['cache-remoteurl'],
+                            'username': config.get('cache-username') or None,
+                            'password': config.get('cache-password') or None}
+    return context
+
+
+def yaml_scalar(value):
+    """A YAML-safe rendering of one value: JSON is valid YAML and quotes every string."""
+    return json.dumps(value)
+
+
+def render_registry_config(context, templates_dir):
+    return render(source='config.yml.j2', context=context, templates_dir=templates_dir,
+                  filters={'y': yaml_scalar})
+
+
+def templates_dir(charm_dir):
+    return os.path.join(charm_dir, 'templates')

@@ -1,0 +1,31 @@
+"""Talking HTTP to the registry: the readiness probe (GET /v2/)."""
+import ssl
+import urllib.error
+import urllib.request
+
+
+def probe(url, ca_file=None, timeout=2):
+    """HTTP status of GET <url>/v2/, or None when nothing answers.
+
+    200 and 401 both mean the registry serves (401: authentication is on). With TLS the
+    chain is checked against ca_file when given; the host name is not, since the probe
+    may use a local address that is not in the certificate.
+    """
+    context = None
+    if url.startswith('https://'):
+        context = ssl.create_default_context(cafile=ca_file)
+        context.check_hostname = False
+        if not ca_file:
+            context.verify_mode = ssl.CERT_NONE
+    try:
+        with urllib.request.urlopen(url.rstrip('/') + '/v2/', timeout=timeout,
+                                    context=context) as response:
+            return response.status
+    except urllib.error.HTTPError as error:
+        return error.code
+    except (urllib.error.URLError, OSError, ValueError):
+        return None
+
+
+def serves(status):
+    return status in (200, 401)

@@ -1,0 +1,150 @@
+"""What the unit runs: the files the registry needs and the container that uses them.
+
+`desired_files` and `desired_container` are pure (options, facts and current file content in,
+paths, bytes and docker arguments out); `converge` writes what changed and applies the
+container spec; `ready` waits for the registry to answer.
+"""
+import os
+import tempfile
+from collections import namedtuple
+
+from charms.layer import registry_config, registry_container, registry_http
+from charms.layer.registry_auth import htpasswd_content
+from charms.layer.registry_validation import decode_base64
+
+HOST_DIR = '/etc/docker/registry'
+HOST_CONFIG = HOST_DIR + '/config.yml'
+HOST_HTPASSWD = HOST_DIR + '/htpasswd'
+HOST_ENV = HOST_DIR + '/registry.env'
+HOST_TOKEN_CERTS = HOST_DIR + '/token-root-certs.pem'
+HOST_DATA = '/srv/registry'
+PRIVATE = 0o600
+
+# A file the registry needs: content, mode, and where the container sees it (None: not
+# mounted, e.g. the env file docker reads itself).
+WantedFile = namedtuple('WantedFile', 'content mode container_path')
+TlsFiles = namedtuple('TlsFiles', 'cert key ca')
+
+
+def tls_files(config, read):
+    """Certificate, key and CA (bytes or None) from the tls-* options.
+
+    Blobs win over files already at the tls-*-path locations. read(path) returns a file's
+    bytes or None.
+    """
+    if config.get('tls-cert-blob') and config.get('tls-key-blob'):
+        ca = config.get('tls-ca-blob')
+        return TlsFiles(decode_base64(config['tls-cert-blob']),
+                        decode_base64(config['tls-key-blob']),
+                        decode_base64(ca) if ca else None)
+    cert, key = read(config['tls-cert-path']), read(config['tls-key-path'])
+    if cert and key:
+        return TlsFiles(cert, key, read(config['tls-ca-path']))
+    return None
+
+
+def proxy_environment(config, no_proxy_hosts):
+    """Content of the container's env file: proxies plus a NO_PROXY for local traffic."""
+    lines = []
+    for option, names in (('registry-http-proxy', ('HTTP_PROXY', 'http_proxy')),
+                          ('registry-https-proxy', ('HTTPS_PROXY', 'https_proxy'))):
+        if config.get(option):
+            lines += ['{}={}'.format(name, config[option]) for name in names]
+    if lines:
+        hosts = ['localhost', '127.0.0.1', '::1'] + [h for h in no_proxy_hosts if h]
+        no_proxy = ','.join(dict.fromkeys(hosts))
+        lines += ['NO_PROXY=' + no_proxy, 'no_proxy=' + no_proxy]
+    return ''.join(line + '\n' for line in lines).encode()
+
+
+def desired_files(config, facts, tls, existing_htpasswd, no_proxy_hosts, templates_dir):
+    """{host_path: WantedFile} of everything the registry reads."""
+    files = {}
+    if config.get('auth-basic-password'):
+        files[HOST_HTPASSWD] = WantedFile(
+            htpasswd_content(config['auth-basic-user'], config['auth-basic-password'],
+                             existing_htpasswd),
+            PRIVATE, registry_config.HTPASSWD)
+    elif config.get('auth-token-root-certs'):
+        files[HOST_TOKEN_CERTS] = WantedFile(decode_base64(config['auth-token-root-certs']),
+                                             PRIVATE, registry_config.TOKEN_ROOT_CERTS)
+    if tls:
+        files[config['tls-cert-path']] = WantedFile(tls.cert, 0o644, registry_config.TLS_CERT)
+        files[config['tls-key-path']] = WantedFile(tls.key, PRIVATE, registry_config.TLS_KEY)
+        if tls.ca:
+            files[config['tls-ca-path']] = WantedFile(tls.ca, 0o644, None)
+    context = registry_config.registry_context(config, facts)
+    rendered = registry_config.render_registry_config(context, templates_dir)
+    files[HOST_CONFIG] = WantedFile(rendered.encode(), PRIVATE, None)
+    files[HOST_ENV] = WantedFile(proxy_environment(config, no_proxy_hosts), PRIVATE, None)
+    return files
+
+
+def desired_container(config, unit_name, image, files):
+    """The ContainerSpec for these files; image is (id, cmd) from the engine."""
+    image_id, image_cmd = image
+    config_path = registry_container.config_path_for(image_cmd)
+    mounts = [(HOST_CONFIG, config_path, True)]
+    mounts += [(path, f.container_path, True)
+               for path, f in sorted(files.items()) if f.container_path]
+    if not registry_config.shares_storage(config):
+        mounts.append((HOST_DATA, registry_config.DATA_DIR, False))
+    seen = {path: f.content for path, f in files.items()}
+    return registry_container.container_spec(config, unit_name, image_id, image_cmd, mounts,
+                                             HOST_ENV, seen)
+
+
+# --- side effects ---------------------------------------------------------------------------
+
+def read_file(path):
+    try:
+        with open(path, 'rb') as stream:
+            return stream.read()
+    except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
+        return None
+
+
+def write_file(path, content, mode):
+    """Atomically replace path (the running container keeps the old file until recreated)."""
+    if read_file(path) == content and (os.stat(path).st_mode & 0o777) == mode:
+        return False
+    directory = os.path.dirname(path)
+    os.makedirs(directory, mode=0o755, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=directory, prefix='.tmp-')
+    try:
+        os.fchmod(fd, mode)
+        with os.fdopen(fd, 'wb') as stream:
+            stream.write(content)
+        os.replace(tmp, path)
+    except BaseException:
+        os.unlink(tmp)
+        raise
+    return True
+
+
+def remove_file(path):
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass
+
+
+def converge(config, facts, tls, unit_name, image, no_proxy_hosts, templates_dir):
+    """Write the files and make the container match; returns apply_spec's outcome."""
+    files = desired_files(config, facts, tls, read_file(HOST_HTPASSWD), no_proxy_hosts,
+                          templates_dir)
+    os.makedirs(HOST_DATA, exist_ok=True)
+    for path, wanted in files.items():
+        write_file(path, wanted.content, wanted.mode)
+    # Drop auth files a previous configuration needed and this one does not.
+    for path in (HOST_HTPASSWD, HOST_TOKEN_CERTS):
+        if path not in files:
+            remove_file(path)
+    spec = desired_container(config, unit_name, image, files)
+    return registry_container.apply_spec(spec)
+
+
+def ready(url, ca_file=None, timeout=15):
+    """Wait until the registry answers GET /v2/."""
+    return registry_container.wait_until(
+        lambda: registry_http.serves(registry_http.probe(url, ca_file, timeout=1)), timeout)

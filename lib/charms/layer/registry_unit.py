@@ -1,0 +1,157 @@
+"""The unit's view of the registry: Juju facts in, library calls out.
+
+Handlers and actions call these functions; they read the hook environment (config,
+addresses, leadership, resources), call the pure modules, and perform the side effects
+through registry_service and registry_container.
+"""
+import secrets
+import subprocess
+from collections import namedtuple
+
+from charmhelpers.core import hookenv
+
+from charms.layer import registry_config, registry_container, registry_service
+from charms.layer.registry_validation import describe, validate
+
+# ok: the registry serves the current config; waiting: it will once something arrives;
+# message: the status message either way.
+Outcome = namedtuple('Outcome', 'ok waiting message')
+
+
+def install_docker():
+    """Install docker.io; returns a problem message or None."""
+    from charmhelpers.fetch import apt_install, apt_update
+    try:
+        try:
+            apt_install(['docker.io'], fatal=True)
+        except subprocess.CalledProcessError:
+            apt_update(fatal=True)  # a fresh unit may not have package lists yet
+            apt_install(['docker.io'], fatal=True)
+    except subprocess.CalledProcessError as error:
+        return 'Cannot install docker.io: {}'.format(error)
+    try:
+        registry_container.docker('info', timeout=60)
+    except registry_container.DockerError as error:
+        return 'Docker engine not answering: {}'.format(error)
+    return None
+
+
+def new_http_secret():
+    return secrets.token_hex(32)
+
+
+def ensure_image(report):
+    """Make registry-image available: local, else the resource, else pull.
+
+    report(message) shows progress. Returns a problem message or None.
+    """
+    image = hookenv.config()['registry-image']
+    report('Checking for registry image {}'.format(image))
+    if registry_container.image_info(image):
+        return None
+    try:
+        archive = hookenv.resource_get('registry-image')
+    except Exception:  # older Juju raises when the resource is unknown
+        archive = None
+    problems = []
+    if archive:
+        report('Loading registry image from the registry-image resource')
+        try:
+            registry_container.load_image(archive)
+        except (registry_container.DockerError, OSError) as error:
+            problems.append('loading the resource failed: {}'.format(error))
+        if registry_container.image_info(image):
+            return None
+        if not problems:
+            problems.append('the registry-image resource does not contain {}'.format(image))
+    report('Pulling registry image {}'.format(image))
+    try:
+        registry_container.pull_image(image)
+    except registry_container.DockerError as error:
+        problems.append('pull failed: {}'.format(error.args[0].splitlines()[-1][:160]))
+    if registry_container.image_info(image):
+        return None
+    return 'Cannot get registry image {}: {}'.format(image, '; '.join(problems))
+
+
+def unit_address():
+    """The unit's ingress address on the docker-registry binding."""
+    try:
+        return hookenv.network_get('docker-registry')['ingress-addresses'][0]
+    except (KeyError, IndexError, TypeError, NotImplementedError, OSError,
+            subprocess.CalledProcessError):
+        return hookenv.unit_private_ip()
+
+
+def facts(config):
+    listen_host = unit_address() if config.get('listen-on-unit-address') else ''
+    tls = registry_service.tls_files(config, registry_service.read_file)
+    tls_settings = registry_config.TlsSettings('tls1.2', False) if tls else None
+    secret = hookenv.leader_get('http-secret') or ''
+    return registry_config.Facts(listen_host, secret, tls_settings), tls
+
+
+def local_url(config, tls):
+    """URL the unit itself uses to reach its registry."""
+    host = unit_address() if config.get('listen-on-unit-address') else '127.0.0.1'
+    return '{}://{}:{}'.format('https' if tls else 'http', host, config['registry-port'])
+
+
+def client_netloc(config):
+    """host:port clients use: http-host's when set, else the unit's address."""
+    from urllib.parse import urlsplit
+    if config.get('http-host'):
+        parts = urlsplit(config['http-host'])
+        port = parts.port or (443 if parts.scheme == 'https' else 80)
+        return '{}:{}'.format(parts.hostname, port)
+    return '{}:{}'.format(unit_address(), config['registry-port'])
+
+
+def sync_ports(config):
+    wanted = {'{}/tcp'.format(config['registry-port'])}
+    if config.get('prometheus-metrics'):
+        wanted.add('{}/tcp'.format(config['debug-port']))
+    opened = {p.lower() for p in hookenv.opened_ports()}
+    for port in opened - wanted:
+        number, proto = port.split('/')
+        hookenv.close_port(int(number), proto.upper())
+    for port in wanted - opened:
+        number, proto = port.split('/')
+        hookenv.open_port(int(number), proto.upper())
+
+
+def configure(report):
+    """Converge the registry on the current config and check it serves."""
+    config = hookenv.config()
+    problems = validate(config)
+    if problems:
+        # Leave the running registry on its last good configuration.
+        return Outcome(False, False, describe(problems))
+    report('Configuring the registry')
+    registry_facts, tls = facts(config)
+    image = registry_container.image_info(config['registry-image'])
+    if image is None:
+        return Outcome(False, False, 'Registry image {} disappeared from the engine'
+                       .format(config['registry-image']))
+    no_proxy = [unit_address(), hookenv.unit_private_ip()]
+    try:
+        outcome = registry_service.converge(
+            config, registry_facts, tls, hookenv.local_unit(), image, no_proxy,
+            registry_config.templates_dir(hookenv.charm_dir()))
+    except registry_container.DockerError as error:
+        return Outcome(False, False, 'Cannot run the registry container: {}'.format(error))
+    hookenv.log('Registry container {}'.format(outcome))
+    sync_ports(config)
+    if not registry_service.ready(local_url(config, tls)):
+        return Outcome(False, False, 'Registry container started but does not answer /v2/')
+    return Outcome(True, False, 'Ready at {} ({})'.format(
+        client_netloc(config), 'https' if tls else 'http'))
+
+
+def running():
+    state = registry_container.container_state(hookenv.config()['registry-name'])
+    return bool(state and state['running'])
+
+
+def stop():
+    registry_container.stop(hookenv.config()['registry-name'])

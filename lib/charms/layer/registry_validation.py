@@ -1,0 +1,187 @@
+"""Validation of the charm's configuration.
+
+`validate(config)` takes the plain option mapping (as config-get returns it) and returns a list
+of `ConfigProblem`s, each naming the option and what is wrong with it. Nothing here touches
+the system: the handler blocks on the first problems and leaves the running registry alone.
+"""
+import base64
+import binascii
+import re
+from collections import namedtuple
+from urllib.parse import urlsplit
+
+ConfigProblem = namedtuple('ConfigProblem', 'option message')
+
+LOG_LEVELS = ('error', 'warn', 'info', 'debug')
+STORAGE_CACHES = ('inmemory', 'disabled')
+CONTAINER_NETWORKS = ('host', 'bridge')
+S3_STORAGE_CLASSES = ('STANDARD', 'REDUCED_REDUNDANCY', 'NONE')
+S3_OBJECT_ACLS = ('private', 'public-read', 'public-read-write', 'authenticated-read',
+                  'aws-exec-read', 'bucket-owner-read', 'bucket-owner-full-control',
+                  'log-delivery-write')
+S3_MIN_CHUNK = 5 * 1024 * 1024
+BASE64_OPTIONS = ('tls-ca-blob', 'tls-cert-blob', 'tls-key-blob', 'auth-token-root-certs')
+TOKEN_OPTIONS = ('auth-token-realm', 'auth-token-service', 'auth-token-issuer',
+                 'auth-token-root-certs')
+SWIFT_REQUIRED = ('storage-swift-authurl', 'storage-swift-username', 'storage-swift-password',
+                  'storage-swift-container')
+# Docker's own rule for container names.
+CONTAINER_NAME = re.compile(r'^[a-zA-Z0-9][a-zA-Z0-9_.-]*$')
+# A docker image reference: [host[:port]/]path[:tag][@digest]
+IMAGE_REFERENCE = re.compile(
+    r'^(?:[a-zA-Z0-9.-]+(?::[0-9]+)?/)?[a-z0-9]+(?:[._-]+[a-z0-9]+)*'
+    r'(?:/[a-z0-9]+(?:[._-]+[a-z0-9]+)*)*(?::[\w][\w.-]{0,127})?(?:@sha256:[0-9a-f]{64})?$')
+
+
+def _text(config, option):
+    """The option's value as stripped text; None and '' both mean unset."""
+    value = config.get(option)
+    return '' if value is None else str(value).strip()
+
+
+def decode_base64(value):
+    """Strict base64 decode, ignoring whitespace (blobs are often pasted wrapped)."""
+    return base64.b64decode(''.join(value.split()), validate=True)
+
+
+def _check_url(config, option, problems, allow_path=True):
+    value = _text(config, option)
+    if not value:
+        return
+    parts = urlsplit(value)
+    if parts.scheme not in ('http', 'https') or not parts.hostname:
+        problems.append(ConfigProblem(option, 'must be an http:// or https:// URL'))
+        return
+    try:
+        parts.port
+    except ValueError:
+        problems.append(ConfigProblem(option, 'has an invalid port'))
+        return
+    if not allow_path and parts.path not in ('', '/'):
+        problems.append(ConfigProblem(option, 'must not have a path'))
+    elif parts.path and not parts.path.endswith('/'):
+        problems.append(ConfigProblem(option, 'path must end with a slash'))
+
+
+def _check_port(config, option, problems):
+    port = config.get(option)
+    if not isinstance(port, int) or isinstance(port, bool) or not 1 <= port <= 65535:
+        problems.append(ConfigProblem(option, 'must be a port number from 1 to 65535'))
+        return False
+    return True
+
+
+def validate(config):
+    """Return the list of ConfigProblem for this configuration (empty when valid)."""
+    problems = []
+
+    if _text(config, 'log-level') not in LOG_LEVELS:
+        problems.append(ConfigProblem('log-level', 'must be one of ' + ', '.join(LOG_LEVELS)))
+
+    ports_ok = all([_check_port(config, 'registry-port', problems),
+                    _check_port(config, 'debug-port', problems)])
+    if ports_ok and config['registry-port'] == config['debug-port']:
+        problems.append(ConfigProblem('debug-port', 'must differ from registry-port'))
+
+    for option in BASE64_OPTIONS:
+        value = _text(config, option)
+        if value:
+            try:
+                decode_base64(value)
+            except (binascii.Error, ValueError):
+                problems.append(ConfigProblem(option, 'is not valid base64'))
+
+    token_set = [o for o in TOKEN_OPTIONS if _text(config, o)]
+    if _text(config, 'auth-basic-password') and token_set:
+        problems.append(ConfigProblem(
+            'auth-basic-password', 'basic and token authentication cannot both be configured '
+            '(unset auth-basic-password or the auth-token-* options)'))
+    elif token_set and len(token_set) < len(TOKEN_OPTIONS):
+        missing = [o for o in TOKEN_OPTIONS if o not in token_set]
+        problems.append(ConfigProblem(missing[0], 'is required for token authentication'))
+    if _text(config, 'auth-basic-password') and not _text(config, 'auth-basic-user'):
+        problems.append(ConfigProblem('auth-basic-user', 'must be set with auth-basic-password'))
+    if ':' in _text(config, 'auth-basic-user'):
+        problems.append(ConfigProblem('auth-basic-user', 'must not contain ":"'))
+    _check_url(config, 'auth-token-realm', problems)
+
+    if _text(config, 'storage-cache') not in STORAGE_CACHES:
+        problems.append(ConfigProblem('storage-cache',
+                                      'must be one of ' + ', '.join(STORAGE_CACHES)))
+    if _text(config, 'container-network') not in CONTAINER_NETWORKS:
+        problems.append(ConfigProblem('container-network',
+                                      'must be one of ' + ', '.join(CONTAINER_NETWORKS)))
+    if not CONTAINER_NAME.match(_text(config, 'registry-name')):
+        problems.append(ConfigProblem('registry-name', 'is not a valid container name'))
+    if not IMAGE_REFERENCE.match(_text(config, 'registry-image')):
+        problems.append(ConfigProblem('registry-image', 'is not a valid image reference'))
+
+    _check_url(config, 'http-host', problems)
+    _check_url(config, 'registry-http-proxy', problems, allow_path=False)
+    _check_url(config, 'registry-https-proxy', problems, allow_path=False)
+
+    _check_url(config, 'cache-remoteurl', problems, allow_path=False)
+    if bool(_text(config, 'cache-username')) != bool(_text(config, 'cache-password')):
+        problems.append(ConfigProblem('cache-password',
+                                      'cache-username and cache-password go together'))
+    if (_text(config, 'cache-username') or _text(config, 'cache-password')) \
+            and not _text(config, 'cache-remoteurl'):
+        problems.append(ConfigProblem('cache-remoteurl',
+                                      'is required when cache credentials are set'))
+
+    swift = any(_text(config, o) for o in ('storage-swift-authurl', 'storage-swift-username',
+                                           'storage-swift-password'))
+    if swift:
+        for option in SWIFT_REQUIRED:
+            if not _text(config, option):
+                problems.append(ConfigProblem(option, 'is required for Swift storage'))
+        # Keystone URLs end in /v3 with no slash: only the scheme is checked.
+        url = urlsplit(_text(config, 'storage-swift-authurl'))
+        if _text(config, 'storage-swift-authurl') and url.scheme not in ('http', 'https'):
+            problems.append(ConfigProblem('storage-swift-authurl',
+                                          'must be an http:// or https:// URL'))
+
+    s3 = _text(config, 'storage-s3-bucket')
+    if s3:
+        if swift:
+            problems.append(ConfigProblem('storage-s3-bucket',
+                                          'S3 and Swift storage cannot both be configured'))
+        if not (_text(config, 'storage-s3-region') or _text(config, 'storage-s3-regionendpoint')):
+            problems.append(ConfigProblem('storage-s3-region',
+                                          'storage-s3-region or storage-s3-regionendpoint '
+                                          'is required for S3 storage'))
+        if bool(_text(config, 'storage-s3-accesskey')) != \
+                bool(_text(config, 'storage-s3-secretkey')):
+            problems.append(ConfigProblem('storage-s3-secretkey',
+                                          'storage-s3-accesskey and storage-s3-secretkey '
+                                          'go together'))
+        _check_url(config, 'storage-s3-regionendpoint', problems, allow_path=False)
+        if _text(config, 'storage-s3-storageclass') not in S3_STORAGE_CLASSES:
+            problems.append(ConfigProblem('storage-s3-storageclass',
+                                          'must be one of ' + ', '.join(S3_STORAGE_CLASSES)))
+        if _text(config, 'storage-s3-objectacl') not in S3_OBJECT_ACLS:
+            problems.append(ConfigProblem('storage-s3-objectacl', 'is not a canned S3 ACL'))
+        for option in ('storage-s3-chunksize', 'storage-s3-multipartcopychunksize',
+                       'storage-s3-multipartcopythresholdsize'):
+            if (config.get(option) or 0) < S3_MIN_CHUNK:
+                problems.append(ConfigProblem(option, 'must be at least 5242880 (5 MiB)'))
+        if (config.get('storage-s3-multipartcopymaxconcurrency') or 0) < 1:
+            problems.append(ConfigProblem('storage-s3-multipartcopymaxconcurrency',
+                                          'must be at least 1'))
+    elif any(_text(config, o) for o in ('storage-s3-accesskey', 'storage-s3-secretkey',
+                                        'storage-s3-region', 'storage-s3-regionendpoint')):
+        problems.append(ConfigProblem('storage-s3-bucket',
+                                      'is required when other storage-s3-* options are set'))
+
+    if bool(_text(config, 'tls-cert-blob')) != bool(_text(config, 'tls-key-blob')):
+        problems.append(ConfigProblem('tls-key-blob', 'tls-cert-blob and tls-key-blob go together'))
+
+    return problems
+
+
+def describe(problems):
+    """One status line for the problems: the first two in full, then a count."""
+    shown = ['{}: {}'.format(p.option, p.message) for p in problems[:2]]
+    if len(problems) > 2:
+        shown.append('and {} more'.format(len(problems) - 2))
+    return 'Invalid config: ' + '; '.join(shown)

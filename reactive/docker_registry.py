@@ -1,0 +1,113 @@
+"""Reactive glue of the docker-registry charm: react to flags, call the library, set flags.
+
+Flags this charm owns (the only place they are documented):
+
+  registry.docker.installed  docker.io is installed and its engine answers.
+  registry.image.available   the configured registry-image is in the unit's engine.
+  registry.configured        files and container match the current configuration and the
+                             registry answered GET /v2/. Cleared by anything that changes
+                             what the registry sees (config, leadership, upgrade-charm) and by
+                             update-status when the container is not running.
+  registry.stopped           the stop action stopped the registry on purpose; nothing restarts
+                             it until the start action clears the flag.
+  registry.series-upgrade    between pre-series-upgrade and post-series-upgrade.
+
+Flags read from included layers: config.changed[.<option>] (layer:basic),
+leadership.is_leader / leadership.set.http-secret / leadership.changed.http-secret
+(layer:leadership).
+"""
+from charmhelpers.core import hookenv
+from charms import leadership
+from charms.layer import status
+from charms.reactive import clear_flag, hook, is_flag_set, set_flag, when, when_any, when_not
+
+from charms.layer import registry_unit
+
+
+@when_not('registry.docker.installed')
+def install_docker():
+    status.maintenance('Installing docker.io')
+    problem = registry_unit.install_docker()
+    if problem:
+        status.blocked(problem)
+        return
+    set_flag('registry.docker.installed')
+
+
+@when('leadership.is_leader')
+@when_not('leadership.set.http-secret')
+def generate_http_secret():
+    # Every unit must sign upload state with the same secret, or an upload balanced
+    # across units fails; the leader makes one and shares it.
+    leadership.leader_set({'http-secret': registry_unit.new_http_secret()})
+
+
+@when_any('config.changed.registry-image', 'upgrade-charm')
+def recheck_image():
+    clear_flag('registry.image.available')
+
+
+@when('registry.docker.installed')
+@when_not('registry.image.available')
+def get_image():
+    problem = registry_unit.ensure_image(status.maintenance)
+    if problem:
+        status.blocked(problem)
+        return
+    set_flag('registry.image.available')
+
+
+@when_any('config.changed', 'leadership.changed.http-secret', 'upgrade-charm')
+def reconfigure():
+    clear_flag('registry.configured')
+
+
+@when_not('leadership.is_leader', 'leadership.set.http-secret')
+def wait_for_http_secret():
+    status.waiting('Waiting for the leader to share http.secret')
+
+
+@when('registry.image.available', 'leadership.set.http-secret')
+@when_not('registry.configured', 'registry.stopped', 'registry.series-upgrade')
+def configure_registry():
+    outcome = registry_unit.configure(status.maintenance)
+    if outcome.ok:
+        set_flag('registry.configured')
+        status.active(outcome.message)
+    elif outcome.waiting:
+        status.waiting(outcome.message)
+    else:
+        status.blocked(outcome.message)
+
+
+@hook('update-status')
+def check_registry():
+    if is_flag_set('registry.stopped') or is_flag_set('registry.series-upgrade'):
+        return
+    if is_flag_set('registry.configured') and not registry_unit.running():
+        hookenv.log('Registry container is not running; recreating it', hookenv.WARNING)
+        clear_flag('registry.configured')
+
+
+@when('registry.stopped')
+def report_stopped():
+    status.blocked('Registry stopped by the stop action; run the start action')
+
+
+@hook('pre-series-upgrade')
+def pre_series_upgrade():
+    registry_unit.stop()
+    set_flag('registry.series-upgrade')
+    clear_flag('registry.configured')
+    status.blocked('Series upgrade in progress')
+
+
+@hook('post-series-upgrade')
+def post_series_upgrade():
+    clear_flag('registry.series-upgrade')
+
+
+@hook('stop')
+def stop_registry():
+    # The unit is going away: stop serving, but never delete image data.
+    registry_unit.stop()

@@ -1,0 +1,45 @@
+#!/bin/bash
+# Installs everything the local runner and the tests need on a Debian 12 / Ubuntu machine,
+# as root, and starts the Docker engine when none answers. Idempotent.
+#   - Debian packages: the Docker engine, the Distribution registry binary (source of the
+#     local registry:2 image), the clients the tests use (skopeo, ctr, curl, haproxy,
+#     monitoring plugins), python3-bcrypt (what a unit gets from Ubuntu).
+#   - A venv at $LOCALJUJU_VENV from the system python with system packages visible, as
+#     layer:basic builds on a unit, filled from wheelhouse.txt built from sdists with no
+#     Rust toolchain on PATH (a unit has none).
+set -euo pipefail
+here=$(cd "$(dirname "$0")/.." && pwd)
+venv=${LOCALJUJU_VENV:-/opt/docker-registry-venv}
+export DEBIAN_FRONTEND=noninteractive
+
+packages=(docker.io docker-registry skopeo containerd haproxy curl openssl
+          monitoring-plugins-basic monitoring-plugins-standard python3-venv python3-bcrypt
+          util-linux iproute2)
+missing=()
+for p in "${packages[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+    apt-get update -q
+    apt-get install -y -q "${missing[@]}"
+fi
+
+if ! docker info >/dev/null 2>&1; then
+    # No systemd here: start the engine by hand, without a bridge or iptables rules
+    # (everything the tests run uses host networking on loopback addresses).
+    mkdir -p /var/log
+    setsid dockerd --bridge=none --iptables=false --ip6tables=false \
+        >/var/log/dockerd.log 2>&1 < /dev/null &
+    for _ in $(seq 60); do docker info >/dev/null 2>&1 && break; sleep 1; done
+    docker info >/dev/null
+fi
+
+if [ ! -x "$venv/bin/python" ] || ! "$venv/bin/python" -c 'import charms.reactive, passlib, pytest' 2>/dev/null; then
+    /usr/bin/python3 -m venv --system-site-packages "$venv"
+    # Build every wheelhouse entry from its sdist with no cargo/rustc reachable, as on a unit.
+    norust_path=$(echo "$PATH" | tr ':' '\n' | grep -v -e cargo -e rustup | paste -sd:)
+    PATH=$norust_path "$venv/bin/pip" install -q 'setuptools<82' wheel
+    PATH=$norust_path "$venv/bin/pip" install -q --no-binary :all: -r "$here/wheelhouse.txt"
+    "$venv/bin/pip" install -q pytest mock charms.unit_test
+fi
+echo "bootstrap: packages, dockerd and $venv ready"
