@@ -50,7 +50,10 @@ def fmt_out(value, fmt):
     if fmt == 'yaml':
         if value is None:
             return ''
-        return _yaml().safe_dump(value, default_flow_style=False).rstrip('\n')
+        out = _yaml().safe_dump(value, default_flow_style=False)
+        if out.endswith('\n...\n'):
+            out = out[:-4]
+        return out.rstrip('\n')
     # juju's "smart" format
     if value is None:
         return ''

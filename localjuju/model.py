@@ -59,6 +59,8 @@ class Model:
         self.home = S.home_dir(home)
         self.dir = S.model_dir(self.home, self.name)
         self.store = S.Store(self.dir)
+        if machines is None and self.store.exists():
+            machines = self.store.load().get('use_machines', True)
         if machines is None:
             machines = os.environ.get('LOCALJUJU_MACHINES', '1') not in ('0', 'no', 'false')
         self.machines = machines
@@ -70,6 +72,9 @@ class Model:
 
     def _ensure(self):
         self.store.init(self.name)
+        if 'use_machines' not in self.load():
+            with self.store.transaction() as st:
+                st['use_machines'] = bool(self.machines)
         tools = self.store.sub('tools')
         os.makedirs(tools, exist_ok=True)
         target = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'hooktool.py')

@@ -1,0 +1,163 @@
+"""Hook sequencing, transactions, actions and scripted remotes (hooks run on the host)."""
+import json
+import subprocess
+
+import pytest
+
+from test_runner_support import VENV, hooks_log, write_charm
+
+from localjuju import LocalJujuError, Model
+from localjuju.cli import main as cli_main
+
+
+@pytest.fixture
+def model(tmp_path):
+    charm = write_charm(str(tmp_path / 'charm'))
+    m = Model(home=str(tmp_path / 'home'), name='t', machines=False, venv=VENV)
+    m.deploy(charm, 'fake', n=2)
+    return m
+
+
+def names(log):
+    return [x[0] for x in log]
+
+
+def test_deploy_sequence_and_leadership(model):
+    assert names(hooks_log(model, 'fake/0'))[:5] == [
+        'install', 'leader-elected', 'config-changed', 'start', 'peer-relation-created']
+    log1 = hooks_log(model, 'fake/1')
+    assert names(log1)[:5] == [
+        'install', 'leader-settings-changed', 'config-changed', 'start', 'peer-relation-created']
+    joined = [x for x in log1 if x[0] == 'peer-relation-joined']
+    assert joined[0][1:3] == ['peer:0', 'fake/0'] and json.loads(joined[0][4]) == ['fake/0']
+    st = model.status()
+    units = st['applications']['fake']['units']
+    assert units['fake/0']['leader'] and not units['fake/1']['leader']
+    assert units['fake/0']['status'] == 'active' and units['fake/0']['message'] == 'port 5000'
+    assert units['fake/1']['address'] == '127.0.0.12'
+    assert units['fake/0']['open-ports'] == ['5000/tcp']
+    peer = st['relations'][0]
+    assert peer['units']['fake/1']['hello'] == 'fake/1'
+    assert peer['units']['fake/0']['ingress-address'] == '127.0.0.11'
+    assert model.status_history('fake/0')[-1] == ('active', 'port 5000')
+
+
+def test_failed_hook_rolls_back_and_error_clears(model):
+    before = model.status()
+    r = model.hook('fake/0', 'fail-me')
+    assert r['rc'] == 3
+    st = model.status()
+    u = st['applications']['fake']['units']['fake/0']
+    assert u['status'] == 'error' and u['message'] == 'hook failed: "fail-me"'
+    assert u['open-ports'] == ['5000/tcp']          # open-port 9999 rolled back
+    assert 'doomed' not in st['relations'][0]['units']['fake/0']   # relation-set rolled back
+    assert ('blocked', 'should not stick') not in model.status_history('fake/0')
+    assert model.status_history('fake/0')[-1] == ('error', 'hook failed: "fail-me"')
+    assert before['relations'] == st['relations']
+    model.hook('fake/0', 'update-status')
+    u = model.status()['applications']['fake']['units']['fake/0']
+    assert (u['status'], u['message']) == ('active', 'port 5000')
+
+
+def test_config_fires_config_changed_everywhere(model):
+    with pytest.raises(LocalJujuError):
+        model.config('fake', {'nope': 1})
+    with pytest.raises(LocalJujuError):
+        model.config('fake', {'port': 'abc'})
+    cfg = model.config('fake', {'port': '6000'})
+    assert cfg['port'] == 6000
+    for u in ('fake/0', 'fake/1'):
+        assert names(hooks_log(model, u))[-1] == 'config-changed'
+        assert '6000/tcp' in model.status()['applications']['fake']['units'][u]['open-ports']
+    assert model.config('fake', reset=['port'])['port'] == 5000
+
+
+def test_actions_types_validation_and_failure(model):
+    params = Model.parse_params(['n=5', 'b=false', 's=hello', 'o.x=1'])
+    assert params == {'n': 5, 'b': False, 's': 'hello', 'o': {'x': 1}}
+    r = model.run('fake/0', 'echo', params)
+    assert r['status'] == 'completed', r
+    assert json.loads(r['results']['all']) == {'n': 5, 'b': False, 's': 'hello', 'o': {'x': 1}}
+    assert r['results']['nested'] == {'deeper': {'key': 'v'}}
+    assert r['results']['got'] == {'n': '5'}
+    assert r['log'] == ['logged']
+    # defaults are filled in like juju does
+    r = model.run('fake/1', 'echo', {})
+    assert json.loads(r['results']['all']) == {'b': True}
+    with pytest.raises(LocalJujuError, match='additional property'):
+        model.run('fake/0', 'echo', {'bogus': 1})
+    with pytest.raises(LocalJujuError, match='type'):
+        model.run('fake/0', 'echo', {'n': 'five'})
+    with pytest.raises(LocalJujuError):
+        model.run('fake/0', 'nosuch', {})
+    r = model.run('fake/0', 'fail', {})
+    assert r['status'] == 'failed' and r['message'] == 'it broke'
+    assert r['results'] == {'partial': 'yes'}
+
+
+def test_cli_run_exit_codes(model, capsys):
+    home, name = model.home, model.name
+    assert cli_main(['--home', home, '-m', name, '-q', 'run', 'fake/0', 'echo', 'n=3']) == 0
+    out = capsys.readouterr().out
+    assert 'status: completed' in out
+    assert cli_main(['--home', home, '-m', name, '-q', 'run', 'fake/0', 'fail']) == 1
+    assert cli_main(['--home', home, '-m', name, '-q', 'run', 'fake/0', 'echo', 'n=x']) == 1
+
+
+def test_integrate_remotes_and_remove_relation(model, tmp_path):
+    model.integrate('fake', 'easyrsa')
+    st = model.status()
+    rel = [r for r in st['relations'] if 'easyrsa:client' in r['endpoints']][0]
+    er = rel['units']['easyrsa/0']
+    assert er['private-address'] == '127.0.0.101'
+    cert = er['fake_0.server.cert']
+    assert er['ca'].startswith('-----BEGIN CERTIFICATE-----')
+    assert er['fake_1.server.key'].startswith('-----BEGIN')
+    p = tmp_path / 'c.pem'
+    p.write_text(cert)
+    text = subprocess.run(['openssl', 'x509', '-noout', '-text', '-in', str(p)],
+                          capture_output=True, text=True, check=True).stdout
+    assert 'IP Address:127.0.0.11' in text and 'DNS:foo.local' in text
+    ca = tmp_path / 'ca.pem'
+    ca.write_text(er['ca'])
+    assert subprocess.run(['openssl', 'verify', '-CAfile', str(ca), str(p)],
+                          capture_output=True).returncode == 0
+    log0 = names(hooks_log(model, 'fake/0'))
+    i = log0.index('certificates-relation-created')
+    assert log0[i + 1:i + 3] == ['certificates-relation-joined', 'certificates-relation-changed']
+    assert log0.count('certificates-relation-changed') >= 2   # easyrsa answered
+    # rotating the CA re-issues and fires -changed
+    old_ca = er['ca']
+    model.remote_run('easyrsa', 'rotate-ca')
+    rel = [r for r in model.status()['relations'] if 'easyrsa:client' in r['endpoints']][0]
+    assert rel['units']['easyrsa/0']['ca'] != old_ca
+    # containerd and haproxy record what they receive
+    model.integrate('fake', 'containerd')
+    model.integrate('fake:website', 'haproxy')
+    apps = model.status()['applications']
+    assert set(apps['containerd']['received']) == {'fake/0', 'fake/1'}
+    assert apps['haproxy']['received']['fake/1']['port'] == '5000'
+    assert apps['haproxy']['units']['haproxy/0']['address'] == '127.0.0.103'
+    # remove-relation: departed (departing unit set, no longer listed) then broken
+    model.remove_relation('fake', 'easyrsa')
+    log0 = hooks_log(model, 'fake/0')
+    dep = [x for x in log0 if x[0] == 'certificates-relation-departed'][-1]
+    assert dep[2] == 'easyrsa/0' and dep[3] == 'easyrsa/0' and json.loads(dep[4]) == []
+    assert log0[-1][0] == 'certificates-relation-broken'
+    assert not [r for r in model.status()['relations'] if 'easyrsa:client' in r['endpoints']]
+
+
+def test_leader_set_and_remove_unit(model):
+    model.add_unit('fake')
+    log2 = names(hooks_log(model, 'fake/2'))
+    assert log2[:4] == ['install', 'leader-settings-changed', 'config-changed', 'start']
+    assert log2.count('peer-relation-joined') == 2
+    model.remove_unit('fake/0')
+    st = model.status()
+    assert sorted(st['applications']['fake']['units']) == ['fake/1', 'fake/2']
+    assert st['applications']['fake']['units']['fake/1']['leader']
+    log1 = hooks_log(model, 'fake/1')
+    dep = [x for x in log1 if x[0] == 'peer-relation-departed']
+    assert dep and dep[-1][2:4] == ['fake/0', 'fake/0'] and json.loads(dep[-1][4]) == ['fake/2']
+    assert names(log1)[-1] == 'leader-elected'
+    assert list(st['relations'][0]['units']) == ['fake/1', 'fake/2']
