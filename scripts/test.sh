@@ -1,0 +1,13 @@
+#!/bin/bash
+# Runs every test: unit tests of the charm library and handlers, the runner's and the test
+# support's own tests, and the functional tests that deploy the charm through the local
+# runner against a real Docker engine, real registries and real clients.
+# Installs and starts what they need first (scripts/bootstrap.sh). Extra arguments go to
+# pytest, e.g. scripts/test.sh tests/unit -k htpasswd
+set -euo pipefail
+here=$(cd "$(dirname "$0")/.." && pwd)
+cd "$here"
+bash scripts/bootstrap.sh
+bash scripts/build-registry-image.sh registry:2 >/dev/null
+venv=${LOCALJUJU_VENV:-/opt/docker-registry-venv}
+exec "$venv/bin/python" -m pytest -ra "${@:-tests}"

@@ -1,0 +1,108 @@
+"""Fixtures for functional tests: the charm deployed through the local runner.
+
+Every deployed unit runs on its own runner machine (private mount namespace, own dockerd,
+own loopback address 127.0.0.11, .12, ...), so tests see exactly what a Juju unit would.
+Models live under a per-session LOCALJUJU_HOME and are destroyed after each test module.
+"""
+import json
+import os
+import subprocess
+import tempfile
+import urllib.error
+import urllib.request
+import uuid
+
+import pytest
+
+import localjuju
+from localjuju import machine as runner_machine
+from tests.support.fixtures import *  # noqa: F401,F403  (registry_image_archive, upstream_registry, ...)
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+APP = 'docker-registry'
+
+
+@pytest.fixture(scope='session')
+def juju_home():
+    home = tempfile.mkdtemp(prefix='localjuju-', dir='/var/tmp')
+    os.environ['LOCALJUJU_HOME'] = home
+    return home
+
+
+class Deployment:
+    """A deployed model plus helpers that act on its units' machines."""
+
+    def __init__(self, model):
+        self.model = model
+
+    def unit_status(self, unit=APP + '/0'):
+        units = self.model.status()['applications'][APP]['units']
+        return units[unit]['workload-status']
+
+    def address(self, unit=APP + '/0'):
+        return self.model.status()['applications'][APP]['units'][unit]['public-address']
+
+    def holder_pid(self, unit=APP + '/0'):
+        for machine in self.model.status()['machines'].values():
+            if machine.get('unit') == unit:
+                return machine['holder-pid']
+        raise KeyError(unit)
+
+    def on_machine(self, unit, *argv, check=True, timeout=120, **kwargs):
+        """Run argv inside the unit's machine (its mount namespace, its docker engine)."""
+        return runner_machine.ns_run(self.holder_pid(unit), argv, check=check, timeout=timeout,
+                                     capture_output=True, text=True, **kwargs)
+
+    def docker(self, unit, *args, check=True):
+        return self.on_machine(unit, 'docker', *args, check=check).stdout
+
+    def container_id(self, unit=APP + '/0', name='registry'):
+        return self.docker(unit, 'inspect', '--format', '{{.Id}}', name).strip()
+
+    def config(self, **values):
+        return self.model.config(APP, {k.replace('_', '-'): v for k, v in values.items()})
+
+    def run(self, unit, action, **params):
+        return self.model.run(unit, action, params)
+
+
+@pytest.fixture(scope='session')
+def deploy_factory(juju_home, registry_image_archive):
+    """deploy(config=..., n=1, resource=True, preload=False) -> Deployment (destroyed later)."""
+    created = []
+
+    def deploy(config=None, n=1, resource=True, preload=False):
+        model = localjuju.Model(home=juju_home, name='t-' + uuid.uuid4().hex[:8])
+        created.append(model)
+        resources = {'registry-image': str(registry_image_archive)} if resource else None
+        model.deploy(REPO, APP, n=n, config=config or {}, resources=resources,
+                     preload_image=str(registry_image_archive) if preload else None)
+        return Deployment(model)
+
+    yield deploy
+    for model in created:
+        model.destroy()
+
+
+def http_get(url, auth=None, timeout=5):
+    """(status, body) of a GET; auth is (user, password)."""
+    request = urllib.request.Request(url)
+    if auth:
+        import base64
+        token = base64.b64encode('{}:{}'.format(*auth).encode()).decode()
+        request.add_header('Authorization', 'Basic ' + token)
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            return response.status, response.read()
+    except urllib.error.HTTPError as error:
+        return error.code, error.read()
+
+
+def catalog(netloc, auth=None):
+    status, body = http_get('http://{}/v2/_catalog'.format(netloc), auth)
+    assert status == 200, (status, body)
+    return json.loads(body)['repositories']
+
+
+def skopeo(*args, check=True):
+    return subprocess.run(('skopeo',) + args, capture_output=True, text=True, check=check)
