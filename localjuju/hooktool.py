@@ -1,4 +1,8 @@
-#!/usr/bin/env python3
+#!/bin/sh
+''''exec python3 -S "$0" "$@" # '''
+# (sh runs the line above; python sees a string. -S skips site for a fast start: the hook
+# runs this once per hook-tool call, hundreds of times per reactive hook; site-packages
+# are added back lazily when PyYAML is needed.)
 """One dispatcher for every Juju hook tool.
 
 The runner puts a tools directory first on a hook's PATH; it holds symlinks named after each
@@ -15,10 +19,6 @@ import os
 import re
 import sys
 import time
-
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.realpath(__file__))))
-
-from localjuju import state as S  # noqa: E402
 
 TOOLS = [
     'config-get', 'relation-ids', 'relation-list', 'relation-get', 'relation-set', 'unit-get',
@@ -38,8 +38,57 @@ class ToolError(Exception):
 
 
 def _yaml():
-    import yaml
+    try:
+        import yaml
+    except ImportError:
+        import site
+        site.main()
+        import yaml
     return yaml
+
+
+# ---- minimal state access (kept free of heavy imports: this runs per tool call) ----------
+
+class S:
+    @staticmethod
+    def read_json(path, default=None):
+        try:
+            with open(path) as f:
+                return json.load(f)
+        except FileNotFoundError:
+            return default
+
+    @staticmethod
+    def write_json(path, obj):
+        tmp = '%s.tmp-%d' % (path, os.getpid())
+        with open(tmp, 'w') as f:
+            json.dump(obj, f, indent=1, sort_keys=True)
+        os.rename(tmp, path)
+
+    @staticmethod
+    def rel_num(rid):
+        return str(rid).rsplit(':', 1)[-1]
+
+    @staticmethod
+    def app_of(unit):
+        return unit.split('/')[0]
+
+
+class Store:
+    def __init__(self, path):
+        self.path = path
+
+    def load(self):
+        st = S.read_json(os.path.join(self.path, 'state.json'))
+        if st is None:
+            raise ToolError('no model state at %s' % self.path)
+        return st
+
+    def log(self, unit, line):
+        p = os.path.join(self.path, 'logs', unit.replace('/', '-') + '.log')
+        os.makedirs(os.path.dirname(p), exist_ok=True)
+        with open(p, 'a') as f:
+            f.write('%s %s\n' % (time.strftime('%Y-%m-%d %H:%M:%S'), line))
 
 
 # ---- output formatting ----------------------------------------------------------------------
@@ -126,10 +175,16 @@ class Ctx:
         self.data = S.read_json(path)
         if self.data is None:
             raise ToolError('context file %s is gone (hook already finished?)' % path)
-        self.store = S.Store(self.data['model_dir'])
-        self.st = self.store.load()
+        self.store = Store(self.data['model_dir'])
+        self._st = None
         self.unit = self.data['unit']
         self.app = S.app_of(self.unit)
+
+    @property
+    def st(self):
+        if self._st is None:
+            self._st = self.store.load()
+        return self._st
 
     @contextlib.contextmanager
     def update(self):
