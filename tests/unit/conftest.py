@@ -1,0 +1,98 @@
+"""Unit tests of the docker-registry charm layer (pure functions and mocked side effects).
+
+Set-up done here, before any test module imports charm code:
+  * charmhelpers refuses to import core.host / fetch unless the platform is Ubuntu: pretend
+    it is (the machines the charm runs on are);
+  * the charm's ``lib`` is importable (as layer:basic makes it in a hook);
+  * CHARM_DIR points at the repository root;
+  * charms.templating.jinja2.render() reads ``hookenv.config()`` (config-get): answer {}.
+"""
+import os
+import sys
+from pathlib import Path
+from unittest import mock
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+LIB = ROOT / 'lib'
+HERE = Path(__file__).resolve().parent
+
+for _path in (str(LIB), str(HERE)):
+    if _path not in sys.path:
+        sys.path.insert(0, _path)
+os.environ['CHARM_DIR'] = str(ROOT)
+
+import charmhelpers.osplatform  # noqa: E402
+
+_PLATFORM = mock.patch('charmhelpers.osplatform.get_platform', return_value='ubuntu')
+_PLATFORM.start()
+
+import charms.templating.jinja2  # noqa: E402,F401  (imports charmhelpers.core.host)
+
+_RENDER_CONFIG = mock.patch('charms.templating.jinja2.hookenv.config', return_value={})
+_RENDER_CONFIG.start()
+
+# `charms` is a pkgutil namespace in the venv; make sure the charm's lib/charms is part of it
+# even when something imported `charms` before lib was on sys.path.
+import charms  # noqa: E402
+
+if str(LIB / 'charms') not in list(charms.__path__):
+    charms.__path__.append(str(LIB / 'charms'))
+
+import registry_testlib  # noqa: E402
+
+
+def pytest_unconfigure(config):
+    for patcher in (_RENDER_CONFIG, _PLATFORM):
+        try:
+            patcher.stop()
+        except RuntimeError:
+            pass
+
+
+@pytest.fixture(autouse=True)
+def fast_bcrypt():
+    """bcrypt at cost 4 keeps the suite fast; hashes still verify (the cost is in the hash).
+    test_charm_htpasswd checks the production cost with the `production_bcrypt` fixture."""
+    from passlib.hash import bcrypt
+    with mock.patch.object(bcrypt, 'default_rounds', 4):
+        yield
+
+
+@pytest.fixture
+def production_bcrypt():
+    from passlib.hash import bcrypt
+    with mock.patch.object(bcrypt, 'default_rounds', registry_testlib.BCRYPT_DEFAULT_ROUNDS):
+        yield registry_testlib.BCRYPT_DEFAULT_ROUNDS
+
+
+@pytest.fixture
+def defaults():
+    """A fresh copy of the real config.yaml defaults."""
+    return registry_testlib.defaults()
+
+
+@pytest.fixture
+def fake_docker():
+    """A FakeDocker engine installed as registry_container.docker."""
+    engine = registry_testlib.FakeDocker()
+    with mock.patch('charms.layer.registry_container.docker', engine):
+        yield engine
+
+
+@pytest.fixture
+def host_dirs(tmp_path):
+    """registry_service's host paths moved under tmp_path (converge writes there)."""
+    from charms.layer import registry_service
+    etc = tmp_path / 'etc' / 'docker' / 'registry'
+    values = {
+        'HOST_DIR': str(etc),
+        'HOST_CONFIG': str(etc / 'config.yml'),
+        'HOST_HTPASSWD': str(etc / 'htpasswd'),
+        'HOST_ENV': str(etc / 'registry.env'),
+        'HOST_TOKEN_CERTS': str(etc / 'token-root-certs.pem'),
+        'HOST_DATA': str(tmp_path / 'srv' / 'registry'),
+    }
+    with mock.patch.multiple(registry_service, **values):
+        yield values

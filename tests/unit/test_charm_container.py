@@ -1,0 +1,313 @@
+"""The container spec's fingerprint, apply_spec's docker calls, docker() itself, converge."""
+import os
+import stat
+import subprocess
+from unittest import mock
+
+import pytest
+
+from charms.layer import registry_container, registry_service
+from charms.layer.registry_container import (FINGERPRINT_LABEL, ContainerSpec, DockerError,
+                                             apply_spec, container_spec)
+from registry_testlib import (IMAGE_CMD, IMAGE_ID, TEMPLATES, UNIT, UNIT_ADDRESS, defaults,
+                              with_options)
+
+MOUNTS = [('/etc/docker/registry/config.yml', '/etc/docker/registry/config.yml', True)]
+ENV = '/etc/docker/registry/registry.env'
+FILES = {'/etc/docker/registry/config.yml': b'version: 0.1\n', ENV: b''}
+
+
+def spec(config=None, image_id=IMAGE_ID, mounts=MOUNTS, files=FILES, unit=UNIT):
+    return container_spec(config or defaults(), unit, image_id, IMAGE_CMD, mounts, ENV, files)
+
+
+# --- fingerprint ----------------------------------------------------------------------------
+
+def test_identical_inputs_identical_fingerprint():
+    assert spec().fingerprint == spec().fingerprint
+    assert spec().args == spec().args
+
+
+def test_fingerprint_is_a_label_on_the_container():
+    s = spec()
+    assert '{}={}'.format(FINGERPRINT_LABEL, s.fingerprint) in s.args
+    assert len(s.fingerprint) == 64
+
+
+def test_unrelated_option_keeps_the_fingerprint():
+    assert spec(with_options({'nagios_context': 'other'})).fingerprint == spec().fingerprint
+
+
+def test_mounted_file_content_changes_the_fingerprint():
+    changed = dict(FILES, **{'/etc/docker/registry/config.yml': b'version: 0.2\n'})
+    assert spec(files=changed).fingerprint != spec().fingerprint
+
+
+def test_env_file_content_changes_the_fingerprint():
+    changed = dict(FILES, **{ENV: b'HTTP_PROXY=http://p:3128\n'})
+    assert spec(files=changed).fingerprint != spec().fingerprint
+
+
+def test_an_added_file_changes_the_fingerprint():
+    changed = dict(FILES, **{'/etc/docker/registry/htpasswd': b'admin:$2b$...\n'})
+    assert spec(files=changed).fingerprint != spec().fingerprint
+
+
+def test_file_order_does_not_matter():
+    reordered = dict(reversed(list(FILES.items())))
+    assert spec(files=reordered).fingerprint == spec().fingerprint
+
+
+def test_image_id_changes_the_fingerprint():
+    assert spec(image_id='sha256:' + 'b' * 64).fingerprint != spec().fingerprint
+
+
+@pytest.mark.parametrize('option,value', [('registry-port', 5050), ('debug-port', 5002)])
+def test_published_port_changes_the_fingerprint(option, value):
+    bridge = {'container-network': 'bridge', 'prometheus-metrics': True}
+    assert spec(with_options(bridge, **{option: value})).fingerprint != \
+        spec(with_options(bridge)).fingerprint
+
+
+def test_mounts_change_the_fingerprint():
+    more = MOUNTS + [('/srv/registry', '/var/lib/registry', False)]
+    assert spec(mounts=more).fingerprint != spec().fingerprint
+
+
+def test_unit_label_is_in_the_args():
+    assert 'io.juju.docker-registry.unit=' + UNIT in spec().args
+
+
+def test_no_secret_on_the_command_line():
+    config = with_options({'auth-basic-password': 'hunter2', 'cache-remoteurl': 'https://u.x',
+                           'cache-username': 'u', 'cache-password': 'cachepw',
+                           'registry-http-proxy': 'http://user:proxypw@proxy:3128'})
+    from registry_testlib import run
+    args = ' '.join(run(config).args)
+    for secret in ('hunter2', 'cachepw', 'proxypw', 'shared-http-secret'):
+        assert secret not in args
+
+
+def test_config_path_for_distribution_3():
+    assert registry_container.config_path_for(
+        ['serve', '/etc/distribution/config.yml']) == '/etc/distribution/config.yml'
+    assert registry_container.config_path_for(None) == '/etc/docker/registry/config.yml'
+
+
+# --- apply_spec -----------------------------------------------------------------------------
+
+def staged(s):
+    args = list(s.args)
+    args[args.index('--name') + 1] = s.name + '-next'
+    return tuple(['create'] + args)
+
+
+def test_apply_runs_a_new_container_when_absent(fake_docker):
+    s = spec()
+    assert apply_spec(s) == 'started'
+    assert fake_docker.mutating_calls() == [tuple(['run', '--detach'] + s.args)]
+    assert fake_docker.containers['registry']['running']
+    assert fake_docker.containers['registry']['labels'][FINGERPRINT_LABEL] == s.fingerprint
+
+
+def test_apply_leaves_a_matching_running_container_alone(fake_docker):
+    s = spec()
+    fake_docker.add_container('registry', True, {FINGERPRINT_LABEL: s.fingerprint})
+    assert apply_spec(s) == 'unchanged'
+    assert fake_docker.mutating_calls() == []
+
+
+def test_apply_starts_a_matching_stopped_container(fake_docker):
+    s = spec()
+    fake_docker.add_container('registry', False, {FINGERPRINT_LABEL: s.fingerprint})
+    assert apply_spec(s) == 'started'
+    assert fake_docker.mutating_calls() == [('start', 'registry')]
+
+
+def test_apply_recreates_on_a_different_fingerprint(fake_docker):
+    s = spec()
+    fake_docker.add_container('registry', True, {FINGERPRINT_LABEL: 'old'})
+    assert apply_spec(s) == 'recreated'
+    calls = fake_docker.mutating_calls()
+    assert calls == [staged(s), ('stop', '--time', '10', 'registry'), ('rm', 'registry'),
+                     ('rename', 'registry-next', 'registry'), ('start', 'registry')]
+    # the replacement exists before the old one stops
+    assert calls.index(staged(s)) < calls.index(('stop', '--time', '10', 'registry'))
+    assert fake_docker.containers['registry']['labels'][FINGERPRINT_LABEL] == s.fingerprint
+    assert fake_docker.containers['registry']['running']
+    assert set(fake_docker.containers) == {'registry'}
+
+
+def test_apply_recreates_a_stopped_container_with_an_old_fingerprint(fake_docker):
+    fake_docker.add_container('registry', False, {FINGERPRINT_LABEL: 'old'})
+    assert apply_spec(spec()) == 'recreated'
+    assert fake_docker.containers['registry']['running']
+
+
+def test_apply_recreates_a_container_without_labels(fake_docker):
+    fake_docker.add_container('registry', True, {})
+    assert apply_spec(spec()) == 'recreated'
+
+
+def test_apply_removes_a_leftover_staging_container(fake_docker):
+    s = spec()
+    fake_docker.add_container('registry', True, {FINGERPRINT_LABEL: 'old'})
+    fake_docker.add_container('registry-next', False, {FINGERPRINT_LABEL: 'stale'})
+    assert apply_spec(s) == 'recreated'
+    calls = fake_docker.mutating_calls()
+    assert calls[0][0] == 'rm' and calls[0][-1] == 'registry-next'
+    assert set(calls[0][1:-1]) <= {'-f', '--force'} and calls[0][1:-1]
+    assert calls[1] == staged(s)
+    assert fake_docker.containers['registry']['labels'][FINGERPRINT_LABEL] == s.fingerprint
+
+
+def test_apply_never_removes_volumes_nor_touches_the_daemon(fake_docker):
+    fake_docker.add_container('registry', True, {FINGERPRINT_LABEL: 'old'})
+    fake_docker.add_container('registry-next', True, {})
+    apply_spec(spec())
+    apply_spec(spec(image_id='sha256:' + 'c' * 64))
+    registry_container.stop('registry')
+    for call in fake_docker.calls:
+        if call[0] == 'rm':
+            assert not {'-v', '--volumes'} & set(call), call
+        assert call[0] not in ('system', 'volume', 'restart', 'kill'), call
+        assert call[:2] not in (('container', 'prune'), ('image', 'rm'), ('rmi',)), call
+
+
+def test_apply_failed_create_keeps_the_old_container_running(fake_docker):
+    fake_docker.add_container('registry', True, {FINGERPRINT_LABEL: 'old'})
+    fake_docker.fail['create'] = 'invalid reference format'
+    with pytest.raises(DockerError):
+        apply_spec(spec())
+    assert fake_docker.containers['registry']['running']
+    assert ('stop', '--time', '10', 'registry') not in fake_docker.calls
+
+
+def test_stop_only_when_present(fake_docker):
+    registry_container.stop('registry')
+    assert fake_docker.mutating_calls() == []
+    fake_docker.add_container('registry', True)
+    registry_container.stop('registry')
+    assert fake_docker.mutating_calls() == [('stop', '--time', '10', 'registry')]
+
+
+def test_container_state(fake_docker):
+    assert registry_container.container_state('registry') is None
+    fake_docker.add_container('registry', False, {FINGERPRINT_LABEL: 'f'})
+    assert registry_container.container_state('registry') == {
+        'running': False, 'status': 'exited', 'fingerprint': 'f'}
+
+
+def test_image_info(fake_docker):
+    assert registry_container.image_info('registry:2') is None
+    fake_docker.images['registry:2'] = (IMAGE_ID, IMAGE_CMD)
+    assert registry_container.image_info('registry:2') == (IMAGE_ID, IMAGE_CMD)
+
+
+# --- docker() -------------------------------------------------------------------------------
+
+def test_docker_runs_the_cli_without_a_shell():
+    done = subprocess.CompletedProcess([], 0, stdout='out', stderr='')
+    with mock.patch('subprocess.run', return_value=done) as run:
+        assert registry_container.docker('ps', '-a', timeout=5) == 'out'
+    args, kwargs = run.call_args
+    assert args[0] == ('docker', 'ps', '-a')
+    assert kwargs['timeout'] == 5 and not kwargs.get('shell')
+
+
+def test_docker_error_carries_stderr():
+    failed = subprocess.CompletedProcess([], 1, stdout='', stderr='  boom\n')
+    with mock.patch('subprocess.run', return_value=failed):
+        with pytest.raises(DockerError, match='^boom$'):
+            registry_container.docker('start', 'x')
+
+
+def test_docker_error_without_stderr():
+    failed = subprocess.CompletedProcess([], 1, stdout='', stderr='')
+    with mock.patch('subprocess.run', return_value=failed):
+        with pytest.raises(DockerError, match='docker start failed'):
+            registry_container.docker('start', 'x')
+
+
+def test_docker_missing_cli():
+    with mock.patch('subprocess.run', side_effect=FileNotFoundError):
+        with pytest.raises(DockerError, match='not installed'):
+            registry_container.docker('info')
+
+
+def test_docker_timeout():
+    with mock.patch('subprocess.run', side_effect=subprocess.TimeoutExpired('docker', 3)):
+        with pytest.raises(DockerError, match='docker pull timed out after 3s'):
+            registry_container.docker('pull', 'x', timeout=3)
+
+
+def test_wait_until():
+    assert registry_container.wait_until(lambda: True, 0)
+    assert not registry_container.wait_until(lambda: False, 0.05, interval=0.01)
+
+
+# --- converge (files under tmp_path) --------------------------------------------------------
+
+def facts():
+    from charms.layer.registry_config import Facts
+    return Facts('', 'secret', None)
+
+
+def do_converge(config):
+    return registry_service.converge(config, facts(), None, UNIT, (IMAGE_ID, IMAGE_CMD),
+                                     [UNIT_ADDRESS], TEMPLATES)
+
+
+def test_converge_writes_private_files_and_starts(fake_docker, host_dirs):
+    assert do_converge(with_options({'auth-basic-password': 'pw'})) == 'started'
+    for key in ('HOST_CONFIG', 'HOST_ENV', 'HOST_HTPASSWD'):
+        mode = stat.S_IMODE(os.stat(host_dirs[key]).st_mode)
+        assert mode == 0o600, key
+    assert os.path.isdir(host_dirs['HOST_DATA'])
+    # a second run with the same config changes nothing: the htpasswd entry is kept
+    assert do_converge(with_options({'auth-basic-password': 'pw'})) == 'unchanged'
+
+
+def test_converge_recreates_on_change_and_drops_stale_auth_files(fake_docker, host_dirs):
+    do_converge(with_options({'auth-basic-password': 'pw'}))
+    assert os.path.exists(host_dirs['HOST_HTPASSWD'])
+    assert do_converge(defaults()) == 'recreated'
+    assert not os.path.exists(host_dirs['HOST_HTPASSWD'])
+
+
+def test_write_file_is_atomic_and_idempotent(tmp_path):
+    path = str(tmp_path / 'sub' / 'f')
+    assert registry_service.write_file(path, b'x', 0o600)
+    assert not registry_service.write_file(path, b'x', 0o600)
+    assert registry_service.write_file(path, b'x', 0o644)  # mode change rewrites
+    assert stat.S_IMODE(os.stat(path).st_mode) == 0o644
+    assert os.listdir(tmp_path / 'sub') == ['f']
+    assert registry_service.read_file(str(tmp_path / 'missing')) is None
+
+
+def test_renaming_the_container_retires_the_old_one(fake_docker, host_dirs):
+    # CHARM BUG: after registry-name changes, converge creates the new container but leaves
+    # the old one (same unit label) running; with --network host the new one cannot bind the
+    # port and the old one keeps serving the previous configuration.
+    do_converge(defaults())
+    assert fake_docker.containers['registry']['running']
+    do_converge(with_options({'registry-name': 'registry-two'}))
+    assert fake_docker.containers['registry-two']['running']
+    old = fake_docker.containers.get('registry')
+    assert old is None or not old['running'], 'old container still running'
+
+
+def test_container_state_when_docker_reports_an_error_with_spaces(fake_docker):
+    # CHARM BUG: `{{json .State}} {{json .Config.Labels}}` is split at the first space, but
+    # State.Error holds docker's message after a failed start ("driver failed programming
+    # external connectivity ..."), so json.loads raises and the hook crashes
+    # (lib/charms/layer/registry_container.py container_state).
+    fake_docker.add_container('registry', False, {FINGERPRINT_LABEL: 'f'},
+                              error='driver failed programming external connectivity')
+    assert registry_container.container_state('registry') == {
+        'running': False, 'status': 'exited', 'fingerprint': 'f'}
+
+
+def test_container_state_with_label_values_containing_spaces(fake_docker):
+    fake_docker.add_container('registry', True, {FINGERPRINT_LABEL: 'f', 'note': 'a b c'})
+    assert registry_container.container_state('registry')['fingerprint'] == 'f'

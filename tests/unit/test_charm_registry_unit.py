@@ -1,0 +1,268 @@
+"""registry_unit: the hook-environment side (image, configure, addresses, ports)."""
+import subprocess
+import sys
+from unittest import mock
+
+import pytest
+
+from charms.layer import registry_container, registry_service, registry_unit
+from registry_testlib import IMAGE_CMD, IMAGE_ID, UNIT_ADDRESS, defaults, with_options
+
+
+@pytest.fixture
+def hookenv():
+    """registry_unit.hookenv with the config and addresses mocked."""
+    h = registry_unit.hookenv
+    with mock.patch.multiple(h, config=mock.DEFAULT, resource_get=mock.DEFAULT,
+                             network_get=mock.DEFAULT, unit_private_ip=mock.DEFAULT,
+                             leader_get=mock.DEFAULT, local_unit=mock.DEFAULT,
+                             charm_dir=mock.DEFAULT, log=mock.DEFAULT,
+                             opened_ports=mock.DEFAULT, open_port=mock.DEFAULT,
+                             close_port=mock.DEFAULT) as m:
+        m['config'].return_value = defaults()
+        m['network_get'].return_value = {'ingress-addresses': [UNIT_ADDRESS]}
+        m['unit_private_ip'].return_value = '10.9.9.9'
+        m['leader_get'].return_value = 'secret'
+        m['local_unit'].return_value = 'docker-registry/0'
+        m['charm_dir'].return_value = '/charm'
+        m['opened_ports'].return_value = []
+        m['resource_get'].return_value = False
+        yield m
+
+
+# --- ensure_image ---------------------------------------------------------------------------
+
+def test_local_image_is_used_without_resource_or_pull(hookenv, fake_docker):
+    fake_docker.images['registry:2'] = (IMAGE_ID, IMAGE_CMD)
+    report = mock.Mock()
+    assert registry_unit.ensure_image(report) is None
+    report.assert_called_once_with('Checking for registry image registry:2')
+    hookenv['resource_get'].assert_not_called()
+    assert 'pull' not in fake_docker.verbs() and 'load' not in fake_docker.verbs()
+
+
+def test_resource_is_loaded_before_any_pull(hookenv, fake_docker, tmp_path):
+    archive = tmp_path / 'registry-image.tar'
+    archive.write_bytes(b'tar')
+    hookenv['resource_get'].return_value = str(archive)
+    fake_docker.on_load = lambda d: d.images.update({'registry:2': (IMAGE_ID, IMAGE_CMD)})
+    report = mock.Mock()
+    assert registry_unit.ensure_image(report) is None
+    hookenv['resource_get'].assert_called_once_with('registry-image')
+    assert [c.args[0] for c in report.call_args_list] == [
+        'Checking for registry image registry:2',
+        'Loading registry image from the registry-image resource']
+    assert fake_docker.verbs() == ['image inspect', 'load', 'image inspect']
+
+
+def test_pull_when_no_resource(hookenv, fake_docker):
+    fake_docker.on_pull = lambda d, ref: d.images.update({ref: (IMAGE_ID, IMAGE_CMD)})
+    report = mock.Mock()
+    assert registry_unit.ensure_image(report) is None
+    assert report.call_args_list[-1] == mock.call('Pulling registry image registry:2')
+    assert fake_docker.verbs() == ['image inspect', 'pull', 'image inspect']
+    assert ('pull', 'registry:2') in fake_docker.calls
+
+
+def test_resource_get_raising_falls_back_to_pull(hookenv, fake_docker):
+    hookenv['resource_get'].side_effect = subprocess.CalledProcessError(1, 'resource-get')
+    fake_docker.on_pull = lambda d, ref: d.images.update({ref: (IMAGE_ID, IMAGE_CMD)})
+    assert registry_unit.ensure_image(mock.Mock()) is None
+
+
+def test_resource_without_the_image_then_pull_fails(hookenv, fake_docker, tmp_path):
+    archive = tmp_path / 'registry-image.tar'
+    archive.write_bytes(b'tar')
+    hookenv['resource_get'].return_value = str(archive)
+    fake_docker.fail['pull'] = ('Error response from daemon:\n'
+                                'Get "https://registry-1.docker.io/v2/": dial tcp: lookup')
+    problem = registry_unit.ensure_image(mock.Mock())
+    assert problem == ('Cannot get registry image registry:2: the registry-image resource '
+                       'does not contain registry:2; pull failed: Get '
+                       '"https://registry-1.docker.io/v2/": dial tcp: lookup')
+    assert fake_docker.verbs().index('load') < fake_docker.verbs().index('pull')
+
+
+def test_unreadable_resource_and_failed_pull(hookenv, fake_docker, tmp_path):
+    hookenv['resource_get'].return_value = str(tmp_path / 'missing.tar')
+    fake_docker.fail['pull'] = 'no route'
+    problem = registry_unit.ensure_image(mock.Mock())
+    assert problem.startswith('Cannot get registry image registry:2: loading the resource '
+                              'failed: ')
+    assert problem.endswith('; pull failed: no route')
+
+
+def test_failure_message_names_the_configured_image(hookenv, fake_docker):
+    hookenv['config'].return_value = with_options({'registry-image': 'mirror/registry:2.8'})
+    fake_docker.fail['pull'] = 'x' * 300
+    problem = registry_unit.ensure_image(mock.Mock())
+    assert problem.startswith('Cannot get registry image mirror/registry:2.8: pull failed: ')
+    assert len(problem) < 250  # docker's message is cut
+
+
+# --- configure ------------------------------------------------------------------------------
+
+def test_configure_blocks_on_invalid_config_without_touching_docker(hookenv, fake_docker):
+    hookenv['config'].return_value = with_options({'log-level': 'loud'})
+    report = mock.Mock()
+    with mock.patch.object(registry_service, 'converge') as converge:
+        outcome = registry_unit.configure(report)
+    assert outcome == registry_unit.Outcome(
+        False, False, 'Invalid config: log-level: must be one of error, warn, info, debug')
+    converge.assert_not_called()
+    report.assert_not_called()
+    assert fake_docker.calls == []
+
+
+@pytest.fixture
+def converging(hookenv, fake_docker):
+    fake_docker.images['registry:2'] = (IMAGE_ID, IMAGE_CMD)
+    with mock.patch.object(registry_service, 'converge', return_value='started') as converge, \
+            mock.patch.object(registry_service, 'ready', return_value=True) as ready, \
+            mock.patch.object(registry_service, 'read_file', return_value=None):
+        yield {'converge': converge, 'ready': ready, 'hookenv': hookenv}
+
+
+def test_configure_converges_and_reports_ready(converging):
+    report = mock.Mock()
+    outcome = registry_unit.configure(report)
+    assert outcome == registry_unit.Outcome(True, False, 'Ready at {}:5000 (http)'
+                                            .format(UNIT_ADDRESS))
+    report.assert_called_once_with('Configuring the registry')
+    args = converging['converge'].call_args.args
+    assert args[0] == defaults()
+    assert args[1].http_secret == 'secret' and args[1].listen_host == ''
+    assert args[3] == 'docker-registry/0'
+    assert args[4] == (IMAGE_ID, IMAGE_CMD)
+    assert args[5] == [UNIT_ADDRESS, '10.9.9.9']
+    assert args[6] == '/charm/templates'
+    converging['ready'].assert_called_once_with('http://127.0.0.1:5000')
+    converging['hookenv']['open_port'].assert_called_once_with(5000, 'TCP')
+
+
+def test_configure_probes_the_unit_address_when_listening_on_it(converging):
+    converging['hookenv']['config'].return_value = with_options(
+        {'listen-on-unit-address': True})
+    registry_unit.configure(mock.Mock())
+    converging['ready'].assert_called_once_with('http://{}:5000'.format(UNIT_ADDRESS))
+
+
+def test_configure_when_the_image_disappeared(converging, fake_docker):
+    fake_docker.images.clear()
+    outcome = registry_unit.configure(mock.Mock())
+    assert outcome == registry_unit.Outcome(
+        False, False, 'Registry image registry:2 disappeared from the engine')
+    converging['converge'].assert_not_called()
+
+
+def test_configure_reports_docker_errors(converging):
+    converging['converge'].side_effect = registry_container.DockerError('port is taken')
+    outcome = registry_unit.configure(mock.Mock())
+    assert outcome == registry_unit.Outcome(
+        False, False, 'Cannot run the registry container: port is taken')
+
+
+def test_configure_when_the_registry_does_not_answer(converging):
+    converging['ready'].return_value = False
+    outcome = registry_unit.configure(mock.Mock())
+    assert outcome == registry_unit.Outcome(
+        False, False, 'Registry container started but does not answer /v2/')
+
+
+def test_configure_reports_https_with_http_host(converging):
+    from registry_testlib import CERT_PEM, KEY_PEM, b64
+    converging['hookenv']['config'].return_value = with_options({
+        'tls-cert-blob': b64(CERT_PEM), 'tls-key-blob': b64(KEY_PEM),
+        'http-host': 'https://registry.example.com/'})
+    outcome = registry_unit.configure(mock.Mock())
+    assert outcome.message == 'Ready at registry.example.com:443 (https)'
+    converging['ready'].assert_called_once_with('https://127.0.0.1:5000')
+
+
+# --- addresses and ports --------------------------------------------------------------------
+
+@pytest.mark.parametrize('http_host,netloc', [
+    ('', UNIT_ADDRESS + ':5000'),
+    ('https://registry.example.com/', 'registry.example.com:443'),
+    ('http://registry.example.com/', 'registry.example.com:80'),
+    ('https://registry.example.com:8443/v/', 'registry.example.com:8443'),
+])
+def test_client_netloc(hookenv, http_host, netloc):
+    assert registry_unit.client_netloc(with_options({'http-host': http_host})) == netloc
+
+
+def test_unit_address_falls_back_to_private_address(hookenv):
+    hookenv['network_get'].side_effect = NotImplementedError
+    assert registry_unit.unit_address() == '10.9.9.9'
+    hookenv['network_get'].side_effect = None
+    hookenv['network_get'].return_value = {}
+    assert registry_unit.unit_address() == '10.9.9.9'
+
+
+def test_sync_ports_opens_the_registry_port(hookenv):
+    registry_unit.sync_ports(defaults())
+    hookenv['open_port'].assert_called_once_with(5000, 'TCP')
+    hookenv['close_port'].assert_not_called()
+
+
+def test_sync_ports_closes_stale_and_opens_metrics(hookenv):
+    hookenv['opened_ports'].return_value = ['5000/TCP', '6000/tcp']
+    registry_unit.sync_ports(with_options({'prometheus-metrics': True, 'debug-port': 5001}))
+    hookenv['close_port'].assert_called_once_with(6000, 'TCP')
+    hookenv['open_port'].assert_called_once_with(5001, 'TCP')
+
+
+def test_sync_ports_nothing_to_do(hookenv):
+    hookenv['opened_ports'].return_value = ['5000/tcp']
+    registry_unit.sync_ports(defaults())
+    hookenv['open_port'].assert_not_called()
+    hookenv['close_port'].assert_not_called()
+
+
+# --- the rest -------------------------------------------------------------------------------
+
+def test_container_status_and_stop_use_the_configured_name(hookenv, fake_docker):
+    hookenv['config'].return_value = with_options({'registry-name': 'reg'})
+    fake_docker.add_container('registry', True)  # another name: not ours
+    assert registry_unit.container_status() == 'removed'
+    fake_docker.add_container('reg', True)
+    assert registry_unit.container_status() == 'running'
+    registry_unit.stop()
+    assert ('stop', '--time', '10', 'reg') in fake_docker.calls
+    assert registry_unit.container_status() == 'exited'
+
+
+def test_new_http_secret_is_random_hex():
+    a, b = registry_unit.new_http_secret(), registry_unit.new_http_secret()
+    assert a != b and len(a) == 64 and int(a, 16) >= 0
+
+
+@pytest.fixture
+def fetch():
+    module = mock.MagicMock(name='charmhelpers.fetch')
+    with mock.patch.dict(sys.modules, {'charmhelpers.fetch': module}):
+        yield module
+
+
+def test_install_docker(fetch, fake_docker):
+    assert registry_unit.install_docker() is None
+    fetch.apt_install.assert_called_once_with(['docker.io'], fatal=True)
+    assert fake_docker.calls == [('info',)]
+
+
+def test_install_docker_updates_package_lists_once_on_failure(fetch, fake_docker):
+    fetch.apt_install.side_effect = [subprocess.CalledProcessError(100, 'apt-get'), None]
+    assert registry_unit.install_docker() is None
+    fetch.apt_update.assert_called_once_with(fatal=True)
+    assert fetch.apt_install.call_count == 2
+
+
+def test_install_docker_failure(fetch, fake_docker):
+    fetch.apt_install.side_effect = subprocess.CalledProcessError(100, 'apt-get')
+    assert registry_unit.install_docker().startswith('Cannot install docker.io: ')
+
+
+def test_install_docker_engine_not_answering(fetch, fake_docker):
+    fake_docker.fail['info'] = 'Cannot connect to the Docker daemon'
+    assert registry_unit.install_docker() == \
+        'Docker engine not answering: Cannot connect to the Docker daemon'
