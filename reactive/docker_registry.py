@@ -5,9 +5,9 @@ Flags this charm owns (the only place they are documented):
   registry.docker.installed  docker.io is installed and its engine answers.
   registry.image.available   the configured registry-image is in the unit's engine.
   registry.configured        files and container match the current configuration and the
-                             registry answered GET /v2/. Cleared by anything that changes
-                             what the registry sees (config, leadership, upgrade-charm) and by
-                             update-status when the container is not running.
+                             registry answered GET /v2/. Cleared by anything that may change
+                             what the registry sees (config, http.secret, upgrade-charm) and
+                             by update-status when the container is not running.
   registry.stopped           the stop action stopped the registry on purpose; nothing restarts
                              it until the start action clears the flag.
   registry.series-upgrade    between pre-series-upgrade and post-series-upgrade.
@@ -42,9 +42,17 @@ def generate_http_secret():
     leadership.leader_set({'http-secret': registry_unit.new_http_secret()})
 
 
-@when_any('config.changed.registry-image', 'upgrade-charm')
+@when('config.changed.registry-image')
 def recheck_image():
     clear_flag('registry.image.available')
+
+
+@hook('upgrade-charm')
+def upgrade_charm():
+    # A new revision may render another config or want another image; converging again
+    # leaves a container whose fingerprint still matches untouched.
+    clear_flag('registry.image.available')
+    clear_flag('registry.configured')
 
 
 @when('registry.docker.installed')
@@ -57,7 +65,7 @@ def get_image():
     set_flag('registry.image.available')
 
 
-@when_any('config.changed', 'leadership.changed.http-secret', 'upgrade-charm')
+@when_any('config.changed', 'leadership.changed.http-secret')
 def reconfigure():
     clear_flag('registry.configured')
 
@@ -70,23 +78,31 @@ def wait_for_http_secret():
 @when('registry.image.available', 'leadership.set.http-secret')
 @when_not('registry.configured', 'registry.stopped', 'registry.series-upgrade')
 def configure_registry():
-    outcome = registry_unit.configure(status.maintenance)
-    if outcome.ok:
-        set_flag('registry.configured')
-        status.active(outcome.message)
-    elif outcome.waiting:
-        status.waiting(outcome.message)
-    else:
-        status.blocked(outcome.message)
+    _converge()
 
 
 @hook('update-status')
 def check_registry():
-    if is_flag_set('registry.stopped') or is_flag_set('registry.series-upgrade'):
+    if not is_flag_set('registry.configured') or is_flag_set('registry.stopped') \
+            or is_flag_set('registry.series-upgrade'):
         return
-    if is_flag_set('registry.configured') and not registry_unit.running():
-        hookenv.log('Registry container is not running; recreating it', hookenv.WARNING)
-        clear_flag('registry.configured')
+    state = registry_unit.container_status()
+    if state == 'running':
+        return
+    hookenv.log('Registry container is {}; recreating it'.format(state), hookenv.WARNING)
+    clear_flag('registry.configured')
+    _converge(note='; restarted the registry container, which was {}'.format(state))
+
+
+def _converge(note=''):
+    outcome = registry_unit.configure(status.maintenance)
+    if outcome.ok:
+        set_flag('registry.configured')
+        status.active(outcome.message + note)
+    elif outcome.waiting:
+        status.waiting(outcome.message)
+    else:
+        status.blocked(outcome.message)
 
 
 @when('registry.stopped')

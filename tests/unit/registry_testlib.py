@@ -119,6 +119,14 @@ class FakeDocker:
         from charms.layer.registry_container import DockerError
         return DockerError(message)
 
+    @staticmethod
+    def _template(args, fields):
+        """Fill docker's --format template the way docker does."""
+        out = args[args.index('--format') + 1]
+        for field, value in fields.items():
+            out = out.replace(field, value)
+        return out + '\n'
+
     def __call__(self, *args, timeout=300, stdin=None):
         self.calls.append(tuple(args))
         verb = args[0]
@@ -133,15 +141,22 @@ class FakeDocker:
             # docker's {{json}} is compact: no spaces outside strings
             state = {'Status': 'running' if c['running'] else 'exited',
                      'Running': c['running'], 'Error': c.get('error', '')}
-            return '{} {}\n'.format(json.dumps(state, separators=(',', ':')),
-                                     json.dumps(c['labels'], separators=(',', ':')))
+            return self._template(args, {
+                '{{json .State}}': json.dumps(state, separators=(',', ':')),
+                '{{json .Config.Labels}}': json.dumps(c['labels'], separators=(',', ':'))})
         if key == 'image inspect':
             ref = args[-1]
             if ref not in self.images:
                 raise self._error('Error: No such image: ' + ref)
             image_id, cmd = self.images[ref]
-            return '{} {}\n'.format(json.dumps(image_id),
-                                     json.dumps(cmd, separators=(',', ':')))
+            return self._template(args, {
+                '{{json .Id}}': json.dumps(image_id),
+                '{{json .Config.Cmd}}': json.dumps(cmd, separators=(',', ':'))})
+        if verb == 'ps':
+            label = args[args.index('--filter') + 1].split('=', 1)[1]
+            wanted = label.split('=', 1)
+            return ''.join(name + '\n' for name, c in self.containers.items()
+                           if c['labels'].get(wanted[0]) == wanted[1])
         if verb in ('create', 'run'):
             rest = [a for a in args[1:] if a not in ('--detach', '-d')]
             name = rest[rest.index('--name') + 1]

@@ -286,7 +286,7 @@ def test_write_file_is_atomic_and_idempotent(tmp_path):
 
 
 def test_renaming_the_container_retires_the_old_one(fake_docker, host_dirs):
-    # CHARM BUG: after registry-name changes, converge creates the new container but leaves
+    # Regression: after registry-name changes, converge creates the new container but leaves
     # the old one (same unit label) running; with --network host the new one cannot bind the
     # port and the old one keeps serving the previous configuration.
     do_converge(defaults())
@@ -298,7 +298,7 @@ def test_renaming_the_container_retires_the_old_one(fake_docker, host_dirs):
 
 
 def test_container_state_when_docker_reports_an_error_with_spaces(fake_docker):
-    # CHARM BUG: `{{json .State}} {{json .Config.Labels}}` is split at the first space, but
+    # Regression: `{{json .State}} {{json .Config.Labels}}` is split at the first space, but
     # State.Error holds docker's message after a failed start ("driver failed programming
     # external connectivity ..."), so json.loads raises and the hook crashes
     # (lib/charms/layer/registry_container.py container_state).

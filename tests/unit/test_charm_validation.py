@@ -154,7 +154,7 @@ def test_valid_configurations_have_no_problems(changes):
 
 
 def test_token_realm_without_trailing_slash_is_valid():
-    # CHARM BUG: token realms are endpoints such as https://auth.docker.io/token or
+    # Regression: token realms are endpoints such as https://auth.docker.io/token or
     # https://gitlab.example.com/jwt/auth; the http-host trailing-slash rule must not apply
     # (lib/charms/layer/registry_validation.py, _check_url for auth-token-realm).
     config = with_options(TOKEN, **{'auth-token-realm': 'https://auth.example.com/token'})
@@ -163,7 +163,7 @@ def test_token_realm_without_trailing_slash_is_valid():
 
 @pytest.mark.parametrize('option', ['registry-http-proxy', 'registry-https-proxy'])
 def test_proxy_with_a_newline_is_rejected(option):
-    # CHARM BUG: urlsplit() drops newlines, so this URL validates, and the value is written
+    # Regression: urlsplit() drops newlines, so this URL validates, and the value is written
     # as-is into the container's env file, adding REGISTRY_* variables that override the
     # registry's config (lib/charms/layer/registry_validation.py _check_url and
     # registry_service.proxy_environment).

@@ -81,10 +81,10 @@ def container_spec(config, unit_name, image_id, image_cmd, mounts, env_file, fil
 def image_info(image):
     """(id, cmd) of a local image, or None when the engine does not have it."""
     try:
-        out = docker('image', 'inspect', '--format', '{{json .Id}} {{json .Config.Cmd}}', image)
+        out = docker('image', 'inspect', '--format', '{{json .Id}}\n{{json .Config.Cmd}}', image)
     except DockerError:
         return None
-    image_id, cmd = out.strip().split(' ', 1)
+    image_id, cmd = out.strip().splitlines()
     return json.loads(image_id), json.loads(cmd)
 
 
@@ -101,10 +101,11 @@ def container_state(name):
     """{'running': bool, 'fingerprint': str, 'status': str} or None when absent."""
     try:
         out = docker('container', 'inspect', '--format',
-                     '{{json .State}} {{json .Config.Labels}}', name)
+                     '{{json .State}}\n{{json .Config.Labels}}', name)
     except DockerError:
         return None
-    state, labels = out.strip().split(' ', 1)
+    # JSON never holds a raw newline, so lines separate the two documents.
+    state, labels = out.strip().splitlines()
     state, labels = json.loads(state), json.loads(labels) or {}
     return {'running': state.get('Running', False), 'status': state.get('Status', ''),
             'fingerprint': labels.get(FINGERPRINT_LABEL)}
@@ -122,18 +123,33 @@ def apply_spec(spec):
             return 'unchanged'
         docker('start', spec.name)
         return 'started'
+    if current is None:
+        docker('run', '--detach', *spec.args)
+        return 'started'
     staging = spec.name + '-next'
     if container_state(staging):
-        docker('rm', '-f', staging)
+        docker('rm', '--force', staging)
     staged_args = list(spec.args)
     staged_args[staged_args.index('--name') + 1] = staging
     docker('create', *staged_args)
-    if current:
-        docker('stop', '--time', '10', spec.name)
-        docker('rm', spec.name)
-    docker('start', staging)
+    docker('stop', '--time', '10', spec.name)
+    docker('rm', spec.name)
+    # Renamed before it starts: docker 20.10 cannot rename a running host-network container.
     docker('rename', staging, spec.name)
-    return 'recreated' if current else 'started'
+    docker('start', spec.name)
+    return 'recreated'
+
+
+def remove_other_containers(unit_name, keep):
+    """Remove this unit's registry containers not named keep (after registry-name changed).
+
+    Only containers are removed: image data lives on the host or in object storage.
+    """
+    out = docker('ps', '--all', '--filter', 'label={}={}'.format(UNIT_LABEL, unit_name),
+                 '--format', '{{.Names}}')
+    for name in out.split():
+        if name not in (keep, keep + '-next'):
+            docker('rm', '--force', name)
 
 
 def stop(name):

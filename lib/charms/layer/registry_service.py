@@ -141,6 +141,7 @@ def converge(config, facts, tls, unit_name, image, no_proxy_hosts, templates_dir
         if path not in files:
             remove_file(path)
     spec = desired_container(config, unit_name, image, files)
+    registry_container.remove_other_containers(unit_name, spec.name)
     return registry_container.apply_spec(spec)
 
 

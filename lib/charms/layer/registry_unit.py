@@ -148,9 +148,12 @@ def configure(report):
         client_netloc(config), 'https' if tls else 'http'))
 
 
-def running():
+def container_status():
+    """'running', docker's state of a stopped container (e.g. 'exited'), or 'removed'."""
     state = registry_container.container_state(hookenv.config()['registry-name'])
-    return bool(state and state['running'])
+    if state is None:
+        return 'removed'
+    return 'running' if state['running'] else state['status']
 
 
 def stop():

@@ -44,9 +44,14 @@ def decode_base64(value):
     return base64.b64decode(''.join(value.split()), validate=True)
 
 
-def _check_url(config, option, problems, allow_path=True):
+def _check_url(config, option, problems, path='slash'):
+    """An http(s) URL. path: 'slash' (a path must end with /), 'any' or 'none'."""
     value = _text(config, option)
     if not value:
+        return
+    if any(c.isspace() or ord(c) < 32 for c in value):
+        # A newline would also inject lines into files the value is written to.
+        problems.append(ConfigProblem(option, 'must not contain spaces or control characters'))
         return
     parts = urlsplit(value)
     if parts.scheme not in ('http', 'https') or not parts.hostname:
@@ -57,9 +62,9 @@ def _check_url(config, option, problems, allow_path=True):
     except ValueError:
         problems.append(ConfigProblem(option, 'has an invalid port'))
         return
-    if not allow_path and parts.path not in ('', '/'):
+    if path == 'none' and parts.path not in ('', '/'):
         problems.append(ConfigProblem(option, 'must not have a path'))
-    elif parts.path and not parts.path.endswith('/'):
+    elif path == 'slash' and parts.path and not parts.path.endswith('/'):
         problems.append(ConfigProblem(option, 'path must end with a slash'))
 
 
@@ -103,7 +108,7 @@ def validate(config):
         problems.append(ConfigProblem('auth-basic-user', 'must be set with auth-basic-password'))
     if ':' in _text(config, 'auth-basic-user'):
         problems.append(ConfigProblem('auth-basic-user', 'must not contain ":"'))
-    _check_url(config, 'auth-token-realm', problems)
+    _check_url(config, 'auth-token-realm', problems, path='any')
 
     if _text(config, 'storage-cache') not in STORAGE_CACHES:
         problems.append(ConfigProblem('storage-cache',
@@ -117,10 +122,10 @@ def validate(config):
         problems.append(ConfigProblem('registry-image', 'is not a valid image reference'))
 
     _check_url(config, 'http-host', problems)
-    _check_url(config, 'registry-http-proxy', problems, allow_path=False)
-    _check_url(config, 'registry-https-proxy', problems, allow_path=False)
+    _check_url(config, 'registry-http-proxy', problems, path='none')
+    _check_url(config, 'registry-https-proxy', problems, path='none')
 
-    _check_url(config, 'cache-remoteurl', problems, allow_path=False)
+    _check_url(config, 'cache-remoteurl', problems, path='none')
     if bool(_text(config, 'cache-username')) != bool(_text(config, 'cache-password')):
         problems.append(ConfigProblem('cache-password',
                                       'cache-username and cache-password go together'))
@@ -135,11 +140,8 @@ def validate(config):
         for option in SWIFT_REQUIRED:
             if not _text(config, option):
                 problems.append(ConfigProblem(option, 'is required for Swift storage'))
-        # Keystone URLs end in /v3 with no slash: only the scheme is checked.
-        url = urlsplit(_text(config, 'storage-swift-authurl'))
-        if _text(config, 'storage-swift-authurl') and url.scheme not in ('http', 'https'):
-            problems.append(ConfigProblem('storage-swift-authurl',
-                                          'must be an http:// or https:// URL'))
+        # Keystone URLs end in /v3 with no slash.
+        _check_url(config, 'storage-swift-authurl', problems, path='any')
 
     s3 = _text(config, 'storage-s3-bucket')
     if s3:
@@ -155,7 +157,7 @@ def validate(config):
             problems.append(ConfigProblem('storage-s3-secretkey',
                                           'storage-s3-accesskey and storage-s3-secretkey '
                                           'go together'))
-        _check_url(config, 'storage-s3-regionendpoint', problems, allow_path=False)
+        _check_url(config, 'storage-s3-regionendpoint', problems, path='none')
         if _text(config, 'storage-s3-storageclass') not in S3_STORAGE_CLASSES:
             problems.append(ConfigProblem('storage-s3-storageclass',
                                           'must be one of ' + ', '.join(S3_STORAGE_CLASSES)))
