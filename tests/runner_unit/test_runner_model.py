@@ -1,6 +1,8 @@
 """Hook sequencing, transactions, actions and scripted remotes (hooks run on the host)."""
 import json
 import subprocess
+import threading
+import time
 
 import pytest
 
@@ -161,3 +163,20 @@ def test_leader_set_and_remove_unit(model):
     assert dep and dep[-1][2:4] == ['fake/0', 'fake/0'] and json.loads(dep[-1][4]) == ['fake/2']
     assert names(log1)[-1] == 'leader-elected'
     assert list(st['relations'][0]['units']) == ['fake/1', 'fake/2']
+
+
+def test_action_runs_while_another_units_hook_runs(model):
+    other = Model(home=model.home, name=model.name, venv=VENV)
+    t = threading.Thread(target=other.hook, args=('fake/0', 'slow'))
+    t.start()
+    try:
+        time.sleep(0.8)
+        start = time.time()
+        r = model.run('fake/1', 'echo', {})
+        assert r['status'] == 'completed'
+        assert time.time() - start < 2.0 and t.is_alive()   # not serialized behind fake/0
+        start = time.time()
+        model.run('fake/0', 'echo', {})                     # same unit: waits for the hook
+        assert not t.is_alive()
+    finally:
+        t.join()

@@ -15,7 +15,7 @@ if not os.path.exists(os.path.join(VENV, 'bin', 'python3')) and \
 HOOKS = [
     'install', 'leader-elected', 'leader-settings-changed', 'config-changed', 'start', 'stop',
     'remove', 'update-status', 'upgrade-charm', 'fail-me', 'pre-series-upgrade',
-    'post-series-upgrade',
+    'post-series-upgrade', 'slow',
 ]
 for ep in ('peer', 'website', 'certificates', 'docker-registry'):
     for ev in ('created', 'joined', 'changed', 'departed', 'broken'):
@@ -28,6 +28,7 @@ echo "$h|${JUJU_RELATION_ID:-}|${JUJU_REMOTE_UNIT:-}|${JUJU_DEPARTING_UNIT:-}|$(
 case $h in
   install) status-set maintenance installing; juju-log -l INFO "installing in $(pwd)";;
   leader-elected) leader-set secret=s3cr3t;;
+  slow) sleep 3;;
   config-changed)
     p=$(config-get port); open-port "$p/TCP"
     status-set active "port $p"
