@@ -263,7 +263,13 @@ class Model:
             self._say('Adding unit %s on machine %d' % (unit, mnum))
             self._sync_charm(charm_src, st['units'][unit]['charm_dir'])
             if self.machines:
-                rec = M.create(mdir, mnum, preload_image=preload)
+                try:
+                    rec = M.create(mdir, mnum, preload_image=preload)
+                except BaseException:
+                    with self.store.transaction() as st:
+                        st['units'].pop(unit, None)
+                        st['machines'].pop(str(mnum), None)
+                    raise
                 with self.store.transaction() as st:
                     st['machines'][str(mnum)].update(holder_pid=rec['holder_pid'],
                                                      dockerd_pid=rec['dockerd_pid'])
@@ -446,9 +452,18 @@ class Model:
             full = argv
         os.makedirs(os.path.dirname(log_path), exist_ok=True)
         out_path = log_path + '.out'
+        timeout = float(os.environ.get('LOCALJUJU_HOOK_TIMEOUT', '1800'))
         with open(out_path, 'wb') as out:
-            rc = subprocess.run(full, cwd=cwd, env=env, stdin=subprocess.DEVNULL, stdout=out,
-                                stderr=subprocess.STDOUT).returncode
+            proc = subprocess.Popen(full, cwd=cwd, env=env, stdin=subprocess.DEVNULL,
+                                    stdout=out, stderr=subprocess.STDOUT,
+                                    start_new_session=True)
+            try:
+                rc = proc.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, 9)
+                proc.wait()
+                out.write(b'\nlocaljuju: killed after %ds\n' % int(timeout))
+                rc = 124
         with open(out_path, 'rb') as f:
             output = f.read().decode(errors='replace')
         os.unlink(out_path)
