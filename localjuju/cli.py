@@ -26,7 +26,6 @@ def _kv(items):
 
 
 def _config_values(items):
-    from .model import parse_value
     return {k: v for k, v in _kv(items).items()}
 
 

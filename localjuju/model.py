@@ -1,7 +1,6 @@
 """The local Juju agent stand-in: applications, units, relations and hook sequencing."""
 import collections
 import copy
-import json
 import os
 import shutil
 import subprocess

@@ -180,3 +180,19 @@ def test_action_runs_while_another_units_hook_runs(model):
         assert not t.is_alive()
     finally:
         t.join()
+
+
+def test_refresh_and_upgrade_machine(model, tmp_path):
+    src = model.load()['apps']['fake']['charm_source']
+    with open(src + '/NEWFILE', 'w') as f:
+        f.write('v2\n')
+    model.refresh('fake')
+    for u in ('fake/0', 'fake/1'):
+        log = names(hooks_log(model, u))        # kept across the refresh
+        assert log[-2:] == ['upgrade-charm', 'config-changed']
+        assert (tmp_path / 'home' / 'models' / 't' / 'units' / u.replace('/', '-') / 'charm' /
+                'NEWFILE').read_text() == 'v2\n'
+    model.upgrade_machine(1, 'prepare')
+    model.upgrade_machine(1, 'complete')
+    assert names(hooks_log(model, 'fake/1'))[-2:] == ['pre-series-upgrade',
+                                                      'post-series-upgrade']
