@@ -197,16 +197,41 @@ def _kill(pid, timeout):
         _wait_gone(pid, 10)
 
 
+def _container_processes(container_ids):
+    """Pids whose cgroup belongs to one of these containers."""
+    pids = []
+    for entry in os.listdir('/proc'):
+        if not entry.isdigit():
+            continue
+        try:
+            with open('/proc/%s/cgroup' % entry) as f:
+                cgroups = f.read()
+        except OSError:
+            continue
+        if any(cid in cgroups for cid in container_ids):
+            pids.append(int(entry))
+    return pids
+
+
 def destroy(rec):
-    """Stop containers, dockerd (SIGTERM, wait), unmount and stop the holder."""
+    """Stop containers, dockerd (SIGTERM, wait), unmount and stop the holder.
+
+    Container processes that outlive their engine (a shim orphaned when dockerd goes first,
+    or a container that was restarting) would keep holding ports on the shared loopback
+    network, so whatever is left in the machine's container cgroups is killed too.
+    """
     holder, dockerd = rec.get('holder_pid'), rec.get('dockerd_pid')
+    ids = []
     if pid_alive(holder) and pid_alive(dockerd):
-        r = ns_run(holder, ['docker', 'ps', '-q'], check=False, capture_output=True, timeout=60)
+        r = ns_run(holder, ['docker', 'ps', '-aq', '--no-trunc'], check=False,
+                   capture_output=True, timeout=60)
         ids = r.stdout.decode().split() if r.returncode == 0 else []
         if ids:
-            ns_run(holder, ['docker', 'stop', '-t', '10'] + ids, check=False,
+            ns_run(holder, ['docker', 'rm', '-f'] + ids, check=False,
                    capture_output=True, timeout=120)
     _kill(dockerd, 30)
+    for pid in _container_processes(ids):
+        _kill(pid, 5)
     if pid_alive(holder):
         mps = ['/var/lib/docker'] + [mp for mp, _ in BINDS if mp != '/var/lib/docker'] + ['/etc']
         for mp in mps:
