@@ -60,7 +60,10 @@ class Deployment:
         return self.docker(unit, 'inspect', '--format', '{{.Id}}', name).strip()
 
     def config(self, **values):
-        return self.model.config(APP, {k.replace('_', '-'): v for k, v in values.items()})
+        """config(log_level='debug'): underscores become dashes, except in the
+        nagios_* options whose names have underscores."""
+        return self.model.config(APP, {k if k.startswith('nagios_') else k.replace('_', '-'): v
+                                       for k, v in values.items()})
 
     def run(self, unit, action, **params):
         return self.model.run(unit, action, params)

@@ -55,16 +55,16 @@ def pytest_unconfigure(config):
 def fast_bcrypt():
     """bcrypt at cost 4 keeps the suite fast; hashes still verify (the cost is in the hash).
     test_charm_htpasswd checks the production cost with the `production_bcrypt` fixture."""
-    from passlib.hash import bcrypt
-    with mock.patch.object(bcrypt, 'default_rounds', 4):
+    from charms.layer import registry_auth
+    with mock.patch.object(registry_auth, 'BCRYPT_ROUNDS', 4):
         yield
 
 
 @pytest.fixture
 def production_bcrypt():
-    from passlib.hash import bcrypt
-    with mock.patch.object(bcrypt, 'default_rounds', registry_testlib.BCRYPT_DEFAULT_ROUNDS):
-        yield registry_testlib.BCRYPT_DEFAULT_ROUNDS
+    from charms.layer import registry_auth
+    with mock.patch.object(registry_auth, 'BCRYPT_ROUNDS', registry_testlib.BCRYPT_ROUNDS):
+        yield registry_testlib.BCRYPT_ROUNDS
 
 
 @pytest.fixture

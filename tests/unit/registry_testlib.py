@@ -14,17 +14,17 @@ import yaml
 ROOT = Path(__file__).resolve().parents[2]
 TEMPLATES = str(ROOT / 'templates')
 UNIT = 'docker-registry/0'
-UNIT_ADDRESS = '10.1.2.3'
+UNIT_ADDRESS = '192.0.2.3'
 HTTP_SECRET = 'shared-http-secret'
 IMAGE_ID = 'sha256:' + 'a' * 64
 IMAGE_CMD = ['serve', '/etc/docker/registry/config.yml']
 
-def _bcrypt_default_rounds():
-    from passlib.hash import bcrypt
-    return bcrypt.default_rounds
+def _production_bcrypt_rounds():
+    from charms.layer import registry_auth
+    return registry_auth.BCRYPT_ROUNDS
 
 
-BCRYPT_DEFAULT_ROUNDS = _bcrypt_default_rounds()  # read before conftest lowers it per test
+BCRYPT_ROUNDS = _production_bcrypt_rounds()  # read before conftest lowers it per test
 
 CERT_PEM = b'-----BEGIN CERTIFICATE-----\nMIIBcert\n-----END CERTIFICATE-----\n'
 KEY_PEM = b'-----BEGIN PRIVATE KEY-----\nMIIBkey\n-----END PRIVATE KEY-----\n'
@@ -139,8 +139,11 @@ class FakeDocker:
                 raise self._error('Error: No such container: ' + name)
             c = self.containers[name]
             # docker's {{json}} is compact: no spaces outside strings
-            state = {'Status': 'running' if c['running'] else 'exited',
-                     'Running': c['running'], 'Error': c.get('error', '')}
+            restarting = c.get('restarting', False)
+            state = {'Status': 'restarting' if restarting else
+                     'running' if c['running'] else 'exited',
+                     'Running': c['running'] or restarting, 'Restarting': restarting,
+                     'Error': c.get('error', '')}
             return self._template(args, {
                 '{{json .State}}': json.dumps(state, separators=(',', ':')),
                 '{{json .Config.Labels}}': json.dumps(c['labels'], separators=(',', ':'))})

@@ -311,3 +311,11 @@ def test_container_state_when_docker_reports_an_error_with_spaces(fake_docker):
 def test_container_state_with_label_values_containing_spaces(fake_docker):
     fake_docker.add_container('registry', True, {FINGERPRINT_LABEL: 'f', 'note': 'a b c'})
     assert registry_container.container_state('registry')['fingerprint'] == 'f'
+
+
+def test_a_crash_looping_container_does_not_count_as_running(fake_docker):
+    # docker reports Running=true between restart attempts; such a registry serves nothing.
+    fake_docker.add_container('registry', True, {FINGERPRINT_LABEL: 'f'})
+    fake_docker.containers['registry']['restarting'] = True
+    assert registry_container.container_state('registry') == {
+        'running': False, 'status': 'restarting', 'fingerprint': 'f'}

@@ -21,7 +21,7 @@ def hookenv():
                              close_port=mock.DEFAULT) as m:
         m['config'].return_value = defaults()
         m['network_get'].return_value = {'ingress-addresses': [UNIT_ADDRESS]}
-        m['unit_private_ip'].return_value = '10.9.9.9'
+        m['unit_private_ip'].return_value = '192.0.2.9'
         m['leader_get'].return_value = 'secret'
         m['local_unit'].return_value = 'docker-registry/0'
         m['charm_dir'].return_value = '/charm'
@@ -134,9 +134,9 @@ def test_configure_converges_and_reports_ready(converging):
     assert args[1].http_secret == 'secret' and args[1].listen_host == ''
     assert args[3] == 'docker-registry/0'
     assert args[4] == (IMAGE_ID, IMAGE_CMD)
-    assert args[5] == [UNIT_ADDRESS, '10.9.9.9']
+    assert args[5] == [UNIT_ADDRESS, '192.0.2.9']
     assert args[6] == '/charm/templates'
-    converging['ready'].assert_called_once_with('http://127.0.0.1:5000')
+    converging['ready'].assert_called_once_with('http://127.0.0.1:5000', 'registry')
     converging['hookenv']['open_port'].assert_called_once_with(5000, 'TCP')
 
 
@@ -144,7 +144,8 @@ def test_configure_probes_the_unit_address_when_listening_on_it(converging):
     converging['hookenv']['config'].return_value = with_options(
         {'listen-on-unit-address': True})
     registry_unit.configure(mock.Mock())
-    converging['ready'].assert_called_once_with('http://{}:5000'.format(UNIT_ADDRESS))
+    converging['ready'].assert_called_once_with('http://{}:5000'.format(UNIT_ADDRESS),
+                                                'registry')
 
 
 def test_configure_when_the_image_disappeared(converging, fake_docker):
@@ -164,9 +165,10 @@ def test_configure_reports_docker_errors(converging):
 
 def test_configure_when_the_registry_does_not_answer(converging):
     converging['ready'].return_value = False
-    outcome = registry_unit.configure(mock.Mock())
+    with mock.patch.object(registry_unit, 'container_status', return_value='restarting'):
+        outcome = registry_unit.configure(mock.Mock())
     assert outcome == registry_unit.Outcome(
-        False, False, 'Registry container started but does not answer /v2/')
+        False, False, 'Registry container restarting but does not answer /v2/')
 
 
 def test_configure_reports_https_with_http_host(converging):
@@ -176,7 +178,7 @@ def test_configure_reports_https_with_http_host(converging):
         'http-host': 'https://registry.example.com/'})
     outcome = registry_unit.configure(mock.Mock())
     assert outcome.message == 'Ready at registry.example.com:443 (https)'
-    converging['ready'].assert_called_once_with('https://127.0.0.1:5000')
+    converging['ready'].assert_called_once_with('https://127.0.0.1:5000', 'registry')
 
 
 # --- addresses and ports --------------------------------------------------------------------
@@ -193,10 +195,10 @@ def test_client_netloc(hookenv, http_host, netloc):
 
 def test_unit_address_falls_back_to_private_address(hookenv):
     hookenv['network_get'].side_effect = NotImplementedError
-    assert registry_unit.unit_address() == '10.9.9.9'
+    assert registry_unit.unit_address() == '192.0.2.9'
     hookenv['network_get'].side_effect = None
     hookenv['network_get'].return_value = {}
-    assert registry_unit.unit_address() == '10.9.9.9'
+    assert registry_unit.unit_address() == '192.0.2.9'
 
 
 def test_sync_ports_opens_the_registry_port(hookenv):

@@ -107,7 +107,9 @@ def container_state(name):
     # JSON never holds a raw newline, so lines separate the two documents.
     state, labels = out.strip().splitlines()
     state, labels = json.loads(state), json.loads(labels) or {}
-    return {'running': state.get('Running', False), 'status': state.get('Status', ''),
+    # A crash-looping container is "Running" between attempts; it does not serve.
+    running = state.get('Running', False) and not state.get('Restarting', False)
+    return {'running': running, 'status': state.get('Status', ''),
             'fingerprint': labels.get(FINGERPRINT_LABEL)}
 
 

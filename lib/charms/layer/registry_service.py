@@ -145,7 +145,14 @@ def converge(config, facts, tls, unit_name, image, no_proxy_hosts, templates_dir
     return registry_container.apply_spec(spec)
 
 
-def ready(url, ca_file=None, timeout=15):
-    """Wait until the registry answers GET /v2/."""
-    return registry_container.wait_until(
-        lambda: registry_http.serves(registry_http.probe(url, ca_file, timeout=1)), timeout)
+def ready(url, container_name, ca_file=None, timeout=15):
+    """Wait until our container runs and GET /v2/ answers.
+
+    Both: on a shared network something else could answer on the port while our
+    container crash-loops.
+    """
+    def serving():
+        state = registry_container.container_state(container_name)
+        return bool(state and state['running']) and \
+            registry_http.serves(registry_http.probe(url, ca_file, timeout=1))
+    return registry_container.wait_until(serving, timeout)

@@ -142,8 +142,9 @@ def configure(report):
         return Outcome(False, False, 'Cannot run the registry container: {}'.format(error))
     hookenv.log('Registry container {}'.format(outcome))
     sync_ports(config)
-    if not registry_service.ready(local_url(config, tls)):
-        return Outcome(False, False, 'Registry container started but does not answer /v2/')
+    if not registry_service.ready(local_url(config, tls), config['registry-name']):
+        return Outcome(False, False, 'Registry container {} but does not answer /v2/'
+                       .format(container_status()))
     return Outcome(True, False, 'Ready at {} ({})'.format(
         client_netloc(config), 'https' if tls else 'http'))
 
