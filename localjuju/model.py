@@ -10,6 +10,7 @@ import uuid
 
 import yaml
 
+from . import addresses
 from . import machine as M
 from . import remotes as R
 from . import state as S
@@ -35,10 +36,6 @@ def _load_yaml(path, default=None):
             return yaml.safe_load(f) or default
     except FileNotFoundError:
         return default
-
-
-def unit_address(machine_number):
-    return '127.0.0.%d' % (11 + machine_number)
 
 
 def parse_value(text):
@@ -247,12 +244,13 @@ class Model:
                 mnum = st['next_machine']
                 st['next_machine'] += 1
                 mdir = self.store.sub('machines', str(mnum))
+                address = addresses.lease(self.dir, addresses.MACHINES)
                 st['machines'][str(mnum)] = {'number': mnum, 'dir': mdir, 'unit': unit,
-                                             'address': unit_address(mnum), 'holder_pid': None,
+                                             'address': address, 'holder_pid': None,
                                              'dockerd_pid': None, 'series': 'noble'}
                 udir = self.store.sub('units', unit.replace('/', '-'))
                 st['units'][unit] = {
-                    'app': app, 'machine': mnum, 'address': unit_address(mnum),
+                    'app': app, 'machine': mnum, 'address': address,
                     'charm_dir': os.path.join(udir, 'charm'),
                     'workload': {'status': 'waiting', 'message': 'waiting for machine'},
                     'history': [['waiting', 'waiting for machine', time.time()]],
@@ -671,11 +669,10 @@ class Model:
                     an, aep, bn, cls.endpoint))
         with self.store.transaction() as st:
             if bn not in st['remotes']:
-                addr_n = st['next_remote_address']
-                st['next_remote_address'] += 1
                 runit = '%s/0' % bn
                 st['remotes'][bn] = {'kind': kind, 'units': [runit],
-                                     'addresses': {runit: '127.0.0.%d' % addr_n},
+                                     'addresses': {
+                                         runit: addresses.lease(self.dir, addresses.REMOTES)},
                                      'received': {}}
             num = str(st['next_relation'])
             st['next_relation'] += 1
@@ -1087,6 +1084,7 @@ class Model:
                 except Exception as e:  # keep tearing the others down
                     errors.append('machine %s: %s' % (n, e))
             shutil.rmtree(self.dir, ignore_errors=True)
+            addresses.release_all(self.dir)
         if errors:
             raise LocalJujuError('; '.join(errors))
         return {'destroyed': self.name}

@@ -83,7 +83,6 @@ def empty_state(name):
         'relations': {},
         'next_relation': 0,
         'remotes': {},
-        'next_remote_address': 101,
         'actions': {},
         'next_action': 1,
     }

@@ -1,13 +1,19 @@
 """Fixtures for functional tests: the charm deployed through the local runner.
 
 Every deployed unit runs on its own runner machine (private mount namespace, own dockerd,
-own loopback address 127.0.0.11, .12, ...), so tests see exactly what a Juju unit would.
+own loopback address leased host-wide from 127.0.0.11 up), so tests see exactly what a Juju
+unit would. The registry binds every address by default, so models that run at the same time
+(this session's, or another developer's) must use different ports: take them from
+free_port_pair().
 Models live under a per-session LOCALJUJU_HOME and are destroyed after each test module.
 """
 import json
 import os
+import random
+import socket
 import subprocess
 import tempfile
+import threading
 import urllib.error
 import urllib.request
 import uuid
@@ -85,6 +91,36 @@ def deploy_factory(juju_home, registry_image_archive):
     yield deploy
     for model in created:
         model.destroy()
+
+
+def port_free(port):
+    """Nobody listens on port on any address (binding the wildcard would fail)."""
+    with socket.socket() as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind(('', port))
+        except OSError:
+            return False
+    return True
+
+
+_taken_ports = set()
+_taken_lock = threading.Lock()
+
+
+def free_port_pair(low=20000, high=30000):
+    """(registry-port, debug-port): both free now and not handed out before in this session.
+    Random, so that two sessions on one host rarely even try the same pair."""
+    candidates = list(range(low, high, 2))
+    random.shuffle(candidates)
+    with _taken_lock:
+        for port in candidates:
+            if {port, port + 1} & _taken_ports:
+                continue
+            if port_free(port) and port_free(port + 1):
+                _taken_ports.update((port, port + 1))
+                return port, port + 1
+    raise RuntimeError('no free port pair in {}-{}'.format(low, high))
 
 
 def http_get(url, auth=None, timeout=5):

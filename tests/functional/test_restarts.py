@@ -4,15 +4,12 @@ One module-scoped deployment (real runner machine, its own dockerd, real registr
 A prober thread sends GET /v2/ every 20 ms while a hook runs, so a restart the charm should
 not have done shows up as failed probes, and a needed one as a measured gap.
 
-All machines of every model share the host's network and machine 0 of every model is
-127.0.0.11, so the unit binds to its own address (listen-on-unit-address) on a port nobody
-else uses: with the default ":5000" another model's registry could hold the port (ours then
-crash-loops) or answer our probes in its place.
+All machines of every model share the host's network (each on its own leased loopback
+address), so the unit binds to its own address (listen-on-unit-address) on a port nobody
+else uses: with the default ":5000" on every address, another model's registry could hold the
+port (ours then crash-loops) or answer our probes in its place.
 """
 import http.client
-import os
-import random
-import socket
 import subprocess
 import tempfile
 import threading
@@ -21,7 +18,7 @@ import time
 import pytest
 import yaml
 
-from tests.functional.conftest import APP, http_get
+from tests.functional.conftest import APP, free_port_pair, http_get
 
 UNIT = APP + '/0'
 PROBE_INTERVAL = 0.02
@@ -31,28 +28,6 @@ CONFIG_YML = '/etc/docker/registry/config.yml'
 HTPASSWD = '/etc/docker/registry/htpasswd'
 IMAGE = 'test/base:1.0'
 AUTH_UP = (200, 401)  # while basic auth is switched on or off, both mean serving
-
-
-def _port_free(port):
-    for host in ('0.0.0.0', '127.0.0.11'):
-        with socket.socket() as sock:
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            try:
-                sock.bind((host, port))
-            except OSError:
-                return False
-    return True
-
-
-def _pick_port():
-    if os.environ.get('RESTARTS_REGISTRY_PORT'):
-        return int(os.environ['RESTARTS_REGISTRY_PORT'])
-    candidates = list(range(20000, 30000))
-    random.shuffle(candidates)
-    for port in candidates:
-        if _port_free(port) and _port_free(port + 1):
-            return port
-    raise RuntimeError('no free port on 127.0.0.11')
 
 
 class Prober:
@@ -197,7 +172,7 @@ def digest(ref):
 
 @pytest.fixture(scope='module')
 def registry(deploy_factory, upstream_registry):
-    port = _pick_port()
+    port, _ = free_port_pair()
     deployment = deploy_factory(config={'listen-on-unit-address': True, 'registry-port': port})
     reg = Registry(deployment, port)
     reg.assert_active()

@@ -1,7 +1,6 @@
 """Unit tests of localjuju.build (the `charm build` stand-in)."""
 import json
 import os
-import stat
 import subprocess
 import sys
 import textwrap

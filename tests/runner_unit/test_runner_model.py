@@ -196,3 +196,21 @@ def test_refresh_and_upgrade_machine(model, tmp_path):
     model.upgrade_machine(1, 'complete')
     assert names(hooks_log(model, 'fake/1'))[-2:] == ['pre-series-upgrade',
                                                       'post-series-upgrade']
+
+
+def test_models_in_different_homes_never_share_an_address(tmp_path):
+    from localjuju import addresses
+    first = addresses.lease(str(tmp_path / 'home-a' / 'm'), addresses.MACHINES)
+    (tmp_path / 'home-b' / 'm').mkdir(parents=True)
+    (tmp_path / 'home-a' / 'm').mkdir(parents=True)
+    second = addresses.lease(str(tmp_path / 'home-b' / 'm'), addresses.MACHINES)
+    assert (first, second) == ('127.0.0.11', '127.0.0.12')
+    addresses.release_all(str(tmp_path / 'home-a' / 'm'))
+    assert addresses.lease(str(tmp_path / 'home-c'), addresses.MACHINES) == '127.0.0.11'
+
+
+def test_a_lease_whose_model_is_gone_is_taken_over(tmp_path):
+    from localjuju import addresses
+    assert addresses.lease(str(tmp_path / 'vanished'), addresses.REMOTES) == '127.0.0.101'
+    (tmp_path / 'alive').mkdir()
+    assert addresses.lease(str(tmp_path / 'alive'), addresses.REMOTES) == '127.0.0.101'

@@ -24,7 +24,6 @@ of OCI ones (skopeo copies them unchanged with ``--preserve-digests``).
 
 import gzip
 import hashlib
-import io
 import json
 import os
 import random

@@ -105,7 +105,7 @@ class FakeDocker:
 
     def add_container(self, name, running=True, labels=None, args=None, error=''):
         self.containers[name] = {'running': running, 'labels': dict(labels or {}),
-                                 'args': list(args or []), 'error': error}
+                                 'args': list(args or []), 'error': error, 'starts': 1}
 
     def verbs(self):
         return [call[0] if call[0] not in ('container', 'image') else ' '.join(call[:2])
@@ -143,7 +143,8 @@ class FakeDocker:
             state = {'Status': 'restarting' if restarting else
                      'running' if c['running'] else 'exited',
                      'Running': c['running'] or restarting, 'Restarting': restarting,
-                     'Error': c.get('error', '')}
+                     'Error': c.get('error', ''),
+                     'StartedAt': '2026-11-28T00:00:{:02d}Z'.format(c['starts'])}
             return self._template(args, {
                 '{{json .State}}': json.dumps(state, separators=(',', ':')),
                 '{{json .Config.Labels}}': json.dumps(c['labels'], separators=(',', ':'))})
@@ -172,6 +173,7 @@ class FakeDocker:
             return 'c0ffee\n'
         if verb == 'start':
             self._need(args[-1])['running'] = True
+            self._need(args[-1])['starts'] += 1
             return args[-1] + '\n'
         if verb == 'stop':
             self._need(args[-1])['running'] = False

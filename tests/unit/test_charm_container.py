@@ -7,7 +7,7 @@ from unittest import mock
 import pytest
 
 from charms.layer import registry_container, registry_service
-from charms.layer.registry_container import (FINGERPRINT_LABEL, ContainerSpec, DockerError,
+from charms.layer.registry_container import (FINGERPRINT_LABEL, DockerError,
                                              apply_spec, container_spec)
 from registry_testlib import (IMAGE_CMD, IMAGE_ID, TEMPLATES, UNIT, UNIT_ADDRESS, defaults,
                               with_options)
@@ -195,7 +195,8 @@ def test_container_state(fake_docker):
     assert registry_container.container_state('registry') is None
     fake_docker.add_container('registry', False, {FINGERPRINT_LABEL: 'f'})
     assert registry_container.container_state('registry') == {
-        'running': False, 'status': 'exited', 'fingerprint': 'f'}
+        'running': False, 'status': 'exited', 'fingerprint': 'f',
+        'started': '2026-11-28T00:00:01Z'}
 
 
 def test_image_info(fake_docker):
@@ -305,7 +306,8 @@ def test_container_state_when_docker_reports_an_error_with_spaces(fake_docker):
     fake_docker.add_container('registry', False, {FINGERPRINT_LABEL: 'f'},
                               error='driver failed programming external connectivity')
     assert registry_container.container_state('registry') == {
-        'running': False, 'status': 'exited', 'fingerprint': 'f'}
+        'running': False, 'status': 'exited', 'fingerprint': 'f',
+        'started': '2026-11-28T00:00:01Z'}
 
 
 def test_container_state_with_label_values_containing_spaces(fake_docker):
@@ -318,4 +320,5 @@ def test_a_crash_looping_container_does_not_count_as_running(fake_docker):
     fake_docker.add_container('registry', True, {FINGERPRINT_LABEL: 'f'})
     fake_docker.containers['registry']['restarting'] = True
     assert registry_container.container_state('registry') == {
-        'running': False, 'status': 'restarting', 'fingerprint': 'f'}
+        'running': False, 'status': 'restarting', 'fingerprint': 'f',
+        'started': '2026-11-28T00:00:01Z'}

@@ -98,7 +98,10 @@ def pull_image(image):
 
 
 def container_state(name):
-    """{'running': bool, 'fingerprint': str, 'status': str} or None when absent."""
+    """{'running', 'fingerprint', 'status', 'started'} or None when absent.
+
+    started (docker's StartedAt) changes whenever the engine restarts the container.
+    """
     try:
         out = docker('container', 'inspect', '--format',
                      '{{json .State}}\n{{json .Config.Labels}}', name)
@@ -110,7 +113,7 @@ def container_state(name):
     # A crash-looping container is "Running" between attempts; it does not serve.
     running = state.get('Running', False) and not state.get('Restarting', False)
     return {'running': running, 'status': state.get('Status', ''),
-            'fingerprint': labels.get(FINGERPRINT_LABEL)}
+            'fingerprint': labels.get(FINGERPRINT_LABEL), 'started': state.get('StartedAt')}
 
 
 def apply_spec(spec):

@@ -4,10 +4,15 @@ import urllib.error
 import urllib.request
 
 
-def probe(url, ca_file=None, timeout=2):
-    """HTTP status of GET <url>/v2/, or None when nothing answers.
+API_VERSION_HEADER = 'Docker-Distribution-Api-Version'
 
-    200 and 401 both mean the registry serves (401: authentication is on). With TLS the
+
+def probe(url, ca_file=None, timeout=2):
+    """HTTP status of GET <url>/v2/, or None when no registry answers.
+
+    200 and 401 both mean the registry serves (401: authentication is on). An answer
+    without the registry's API version header comes from some other service holding the
+    port, so it counts as no answer. With TLS the
     chain is checked against ca_file when given; the host name is not, since the probe
     may use a local address that is not in the certificate.
     """
@@ -20,9 +25,9 @@ def probe(url, ca_file=None, timeout=2):
     try:
         with urllib.request.urlopen(url.rstrip('/') + '/v2/', timeout=timeout,
                                     context=context) as response:
-            return response.status
+            return response.status if response.headers.get(API_VERSION_HEADER) else None
     except urllib.error.HTTPError as error:
-        return error.code
+        return error.code if error.headers.get(API_VERSION_HEADER) else None
     except (urllib.error.URLError, OSError, ValueError):
         return None
 

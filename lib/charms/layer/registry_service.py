@@ -43,6 +43,14 @@ def tls_files(config, read):
     return None
 
 
+def ca_file(config, tls):
+    """Host file that verifies the serving certificate: the CA when there is one, else the
+    (self-signed) certificate itself; None without TLS."""
+    if not tls:
+        return None
+    return config['tls-ca-path'] if tls.ca else config['tls-cert-path']
+
+
 def proxy_environment(config, no_proxy_hosts):
     """Content of the container's env file: proxies plus a NO_PROXY for local traffic."""
     lines = []
@@ -146,13 +154,18 @@ def converge(config, facts, tls, unit_name, image, no_proxy_hosts, templates_dir
 
 
 def ready(url, container_name, ca_file=None, timeout=15):
-    """Wait until our container runs and GET /v2/ answers.
+    """Wait until our container runs and a registry answers GET /v2/.
 
-    Both: on a shared network something else could answer on the port while our
-    container crash-loops.
+    The container must be running, and not restarted by the engine, from before the probe
+    until after it: a container that cannot bind its port runs for a moment and crash-loops,
+    while whatever holds the port answers in its place.
     """
     def serving():
-        state = registry_container.container_state(container_name)
-        return bool(state and state['running']) and \
-            registry_http.serves(registry_http.probe(url, ca_file, timeout=1))
+        before = registry_container.container_state(container_name)
+        if not (before and before['running']):
+            return False
+        answered = registry_http.serves(registry_http.probe(url, ca_file, timeout=1))
+        after = registry_container.container_state(container_name)
+        return answered and bool(after and after['running']) and \
+            after['started'] == before['started']
     return registry_container.wait_until(serving, timeout)

@@ -16,6 +16,9 @@ from charms.layer.registry_validation import describe, validate
 # ok: the registry serves the current config; waiting: it will once something arrives;
 # message: the status message either way.
 Outcome = namedtuple('Outcome', 'ok waiting message')
+# How tools on the unit reach its own registry: base URL, credentials (None without basic
+# auth) and the CA file that verifies its certificate (None without TLS).
+Access = namedtuple('Access', 'url netloc username password ca_file')
 
 
 def install_docker():
@@ -120,9 +123,24 @@ def sync_ports(config):
         hookenv.open_port(int(number), proto.upper())
 
 
-def configure(report):
-    """Converge the registry on the current config and check it serves."""
+def access():
     config = hookenv.config()
+    _, tls = facts(config)
+    url = local_url(config, tls)
+    username = password = None
+    if config.get('auth-basic-password'):
+        username, password = config['auth-basic-user'], config['auth-basic-password']
+    return Access(url, url.split('://', 1)[1], username, password,
+                  registry_service.ca_file(config, tls))
+
+
+def configure(report, overrides=None):
+    """Converge the registry on the current config and check it serves.
+
+    overrides: options to run with for now instead of the operator's (an action may put
+    the registry in read-only mode); the next configure without them restores the config.
+    """
+    config = dict(hookenv.config(), **(overrides or {}))
     problems = validate(config)
     if problems:
         # Leave the running registry on its last good configuration.
@@ -142,7 +160,8 @@ def configure(report):
         return Outcome(False, False, 'Cannot run the registry container: {}'.format(error))
     hookenv.log('Registry container {}'.format(outcome))
     sync_ports(config)
-    if not registry_service.ready(local_url(config, tls), config['registry-name']):
+    if not registry_service.ready(local_url(config, tls), config['registry-name'],
+                                  registry_service.ca_file(config, tls)):
         return Outcome(False, False, 'Registry container {} but does not answer /v2/'
                        .format(container_status()))
     return Outcome(True, False, 'Ready at {} ({})'.format(
