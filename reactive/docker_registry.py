@@ -88,6 +88,7 @@ def check_registry():
         return
     state = registry_unit.container_status()
     if state == 'running':
+        status.active(registry_unit.ready_message())  # free space and expiry change
         return
     hookenv.log('Registry container is {}; recreating it'.format(state), hookenv.WARNING)
     clear_flag('registry.configured')

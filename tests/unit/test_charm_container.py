@@ -251,7 +251,7 @@ def test_wait_until():
 
 def facts():
     from charms.layer.registry_config import Facts
-    return Facts('', 'secret', None)
+    return Facts('', 'secret', None, False)
 
 
 def do_converge(config):

@@ -23,7 +23,8 @@ HTPASSWD_REALM = 'Docker Registry'
 #   listen_host: address to bind ('' = every interface)
 #   http_secret: the application's shared http.secret ('' until the leader set it)
 #   tls: a TlsSettings when TLS is on, else None
-Facts = namedtuple('Facts', 'listen_host http_secret tls')
+#   distribution3: the image is Distribution 3.x (its config differs from 2.8's)
+Facts = namedtuple('Facts', 'listen_host http_secret tls distribution3')
 TlsSettings = namedtuple('TlsSettings', 'minimum_version client_cas')
 
 # storage-s3-<suffix> → parameter of the registry's s3 driver. storage-s3-skip-v4-auth is

@@ -44,6 +44,10 @@ def config_path_for(image_cmd):
     return CONFIG_3X if any(CONFIG_3X in part for part in image_cmd or ()) else CONFIG_2X
 
 
+def is_distribution3(image_cmd):
+    return config_path_for(image_cmd) == CONFIG_3X
+
+
 def container_spec(config, unit_name, image_id, image_cmd, mounts, env_file, files):
     """The `docker run` arguments for this configuration.
 

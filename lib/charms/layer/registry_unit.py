@@ -10,7 +10,8 @@ from collections import namedtuple
 
 from charmhelpers.core import hookenv
 
-from charms.layer import registry_config, registry_container, registry_service
+from charms.layer import (registry_config, registry_container, registry_service,
+                          registry_storage)
 from charms.layer.registry_validation import describe, validate
 
 # ok: the registry serves the current config; waiting: it will once something arrives;
@@ -86,12 +87,12 @@ def unit_address():
         return hookenv.unit_private_ip()
 
 
-def facts(config):
+def facts(config, distribution3=False):
     listen_host = unit_address() if config.get('listen-on-unit-address') else ''
     tls = registry_service.tls_files(config, registry_service.read_file)
     tls_settings = registry_config.TlsSettings('tls1.2', False) if tls else None
     secret = hookenv.leader_get('http-secret') or ''
-    return registry_config.Facts(listen_host, secret, tls_settings), tls
+    return registry_config.Facts(listen_host, secret, tls_settings, distribution3), tls
 
 
 def local_url(config, tls):
@@ -141,16 +142,17 @@ def configure(report, overrides=None):
     the registry in read-only mode); the next configure without them restores the config.
     """
     config = dict(hookenv.config(), **(overrides or {}))
-    problems = validate(config)
-    if problems:
-        # Leave the running registry on its last good configuration.
-        return Outcome(False, False, describe(problems))
-    report('Configuring the registry')
-    registry_facts, tls = facts(config)
     image = registry_container.image_info(config['registry-image'])
     if image is None:
         return Outcome(False, False, 'Registry image {} disappeared from the engine'
                        .format(config['registry-image']))
+    distribution3 = registry_container.is_distribution3(image[1])
+    problems = validate(config, distribution3)
+    if problems:
+        # Leave the running registry on its last good configuration.
+        return Outcome(False, False, describe(problems))
+    report('Configuring the registry')
+    registry_facts, tls = facts(config, distribution3)
     no_proxy = [unit_address(), hookenv.unit_private_ip()]
     try:
         outcome = registry_service.converge(
@@ -164,8 +166,19 @@ def configure(report, overrides=None):
                                   registry_service.ca_file(config, tls)):
         return Outcome(False, False, 'Registry container {} but does not answer /v2/'
                        .format(container_status()))
-    return Outcome(True, False, 'Ready at {} ({})'.format(
-        client_netloc(config), 'https' if tls else 'http'))
+    return Outcome(True, False, ready_message(config, tls))
+
+
+def ready_message(config=None, tls=None):
+    """'Ready at <client address> (http|https)' and what else an operator should know."""
+    if config is None:
+        config = hookenv.config()
+        tls = facts(config)[1]
+    notes = registry_storage.status_notes(
+        config, registry_config.shares_storage(config),
+        registry_storage.free_fraction(registry_service.HOST_DATA), registry_service.HOST_DATA)
+    return '; '.join(['Ready at {} ({})'.format(client_netloc(config),
+                                                 'https' if tls else 'http')] + notes)
 
 
 def container_status():

@@ -76,8 +76,11 @@ def _check_port(config, option, problems):
     return True
 
 
-def validate(config):
-    """Return the list of ConfigProblem for this configuration (empty when valid)."""
+def validate(config, distribution3=False):
+    """Return the list of ConfigProblem for this configuration (empty when valid).
+
+    distribution3: the registry image is Distribution 3.x, which dropped some drivers.
+    """
     problems = []
 
     if _text(config, 'log-level') not in LOG_LEVELS:
@@ -142,6 +145,10 @@ def validate(config):
                 problems.append(ConfigProblem(option, 'is required for Swift storage'))
         # Keystone URLs end in /v3 with no slash.
         _check_url(config, 'storage-swift-authurl', problems, path='any')
+        if distribution3:
+            problems.append(ConfigProblem(
+                'storage-swift-authurl', 'Swift storage needs a 2.x registry-image '
+                '(Distribution 3 dropped the swift driver)'))
 
     s3 = _text(config, 'storage-s3-bucket')
     if s3:
