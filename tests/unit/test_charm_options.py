@@ -203,31 +203,44 @@ EXPECTATIONS = [
          base=SWIFT),
     case('storage-swift-domain', 'Default', cfg('storage.swift.domain', 'Default'),
          base=SWIFT),
-    # TLS from blobs
+    # TLS from blobs: served from the charm's own copies under /etc/docker/registry/tls
     case('tls-cert-blob', b64(CERT_PEM), all_of(
         cfg('http.tls', {'certificate': '/etc/docker/registry/tls/server.crt',
                          'key': '/etc/docker/registry/tls/server.key',
                          'minimumtls': 'tls1.2'}),
-        file_is('/etc/docker/registry/registry.crt', CERT_PEM, 0o644),
-        file_is('/etc/docker/registry/registry.key', KEY_PEM, 0o600),
-        args_has('-v', '/etc/docker/registry/registry.crt:/etc/docker/registry/tls/server.crt:ro')),
+        file_is('/etc/docker/registry/tls/server.crt', CERT_PEM, 0o644),
+        file_is('/etc/docker/registry/tls/server.key', KEY_PEM, 0o600),
+        args_has('-v', '/etc/docker/registry/tls/server.crt:/etc/docker/registry/tls/server.crt:ro')),
          base={'tls-key-blob': b64(KEY_PEM)}),
     case('tls-key-blob', b64(KEY_PEM), all_of(
         cfg('http.tls.key', '/etc/docker/registry/tls/server.key'),
-        args_has('-v', '/etc/docker/registry/registry.key:/etc/docker/registry/tls/server.key:ro')),
+        args_has('-v', '/etc/docker/registry/tls/server.key:/etc/docker/registry/tls/server.key:ro')),
          base={'tls-cert-blob': b64(CERT_PEM)}),
-    case('tls-ca-blob', b64(CA_PEM), file_is('/etc/docker/registry/ca.crt', CA_PEM, 0o644),
+    case('tls-ca-blob', b64(CA_PEM), file_is('/etc/docker/registry/tls/ca.crt', CA_PEM, 0o644),
          base=BLOBS),
-    # TLS from files at the tls-*-path locations (see DISK below)
+    # TLS from the operator's files at the tls-*-path locations (see DISK below), copied
     case('tls-cert-path', '/custom/cert.pem', all_of(
         cfg('http.tls.certificate', '/etc/docker/registry/tls/server.crt'),
-        args_has('-v', '/custom/cert.pem:/etc/docker/registry/tls/server.crt:ro'))),
+        file_is('/etc/docker/registry/tls/server.crt', CERT_PEM, 0o644))),
     case('tls-key-path', '/custom/key.pem', all_of(
         cfg('http.tls.key', '/etc/docker/registry/tls/server.key'),
-        args_has('-v', '/custom/key.pem:/etc/docker/registry/tls/server.key:ro')),
+        file_is('/etc/docker/registry/tls/server.key', KEY_PEM, 0o600)),
          base={'tls-cert-path': '/custom/cert.pem'}),
-    case('tls-ca-path', '/custom/ca.pem', file_is('/custom/ca.pem', CA_PEM, 0o644),
+    case('tls-ca-path', '/custom/ca.pem', file_is('/etc/docker/registry/tls/ca.crt', CA_PEM, 0o644),
          base={'tls-cert-path': '/custom/cert.pem', 'tls-key-path': '/custom/key.pem'}),
+    case('tls-minimum-version', 'tls1.3', cfg('http.tls.minimumtls', 'tls1.3'), base=BLOBS),
+    case('tls-client-auth', True, all_of(
+        cfg('http.tls.clientcas', ['/etc/docker/registry/tls/client-ca.crt']),
+        file_is('/etc/docker/registry/tls/client-ca.crt', CA_PEM, 0o644)),
+         base=dict(BLOBS, **{'tls-ca-blob': b64(CA_PEM)})),
+    case('tls-client-ca-blob', b64(CA_PEM), all_of(
+        cfg('http.tls.clientcas', ['/etc/docker/registry/tls/client-ca.crt']),
+        file_is('/etc/docker/registry/tls/client-ca.crt', CA_PEM, 0o644)),
+         base=dict(BLOBS, **{'tls-client-auth': True})),
+    # Used by the certificate request and the status (test_charm_tls.py), not by the registry
+    case('tls-extra-sans', 'registry.example.com', same_fingerprint, changes_fingerprint=False),
+    case('tls-required', True, same_fingerprint, base=BLOBS, changes_fingerprint=False),
+    case('tls-expiry-warning-days', 7, same_fingerprint, changes_fingerprint=False),
     # S3
     case('storage-s3-bucket', 'images', all_of(
         cfg('storage.s3', {'bucket': 'images', 'region': 'us-east-1', 'forcepathstyle': False,
@@ -369,7 +382,9 @@ def test_blobs_win_over_files_at_the_paths():
     other = b'-----BEGIN CERTIFICATE-----\nOTHER\n-----END CERTIFICATE-----\n'
     r = run(with_options(BLOBS), disk={'/etc/docker/registry/registry.crt': other,
                                        '/etc/docker/registry/registry.key': KEY_PEM})
-    assert r.files['/etc/docker/registry/registry.crt'].content == CERT_PEM
+    assert r.files['/etc/docker/registry/tls/server.crt'].content == CERT_PEM
+    # the operator's files are read, never written
+    assert '/etc/docker/registry/registry.crt' not in r.files
 
 
 def test_cert_without_key_on_disk_means_no_tls(defaults):
