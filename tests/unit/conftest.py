@@ -93,6 +93,36 @@ def host_dirs(tmp_path):
         'HOST_ENV': str(etc / 'registry.env'),
         'HOST_TOKEN_CERTS': str(etc / 'token-root-certs.pem'),
         'HOST_DATA': str(tmp_path / 'srv' / 'registry'),
+        'HOST_TLS_DIR': str(etc / 'tls'),
+        'HOST_TLS_CERT': str(etc / 'tls' / 'server.crt'),
+        'HOST_TLS_KEY': str(etc / 'tls' / 'server.key'),
+        'HOST_TLS_CA': str(etc / 'tls' / 'ca.crt'),
+        'HOST_TLS_CLIENT_CA': str(etc / 'tls' / 'client-ca.crt'),
     }
     with mock.patch.multiple(registry_service, **values):
         yield values
+
+
+@pytest.fixture
+def hookenv():
+    """registry_unit.hookenv with the config and addresses mocked."""
+    from charms.layer import registry_unit
+    from registry_testlib import UNIT_ADDRESS, defaults
+    h = registry_unit.hookenv
+    with mock.patch.multiple(h, config=mock.DEFAULT, resource_get=mock.DEFAULT,
+                             network_get=mock.DEFAULT, unit_private_ip=mock.DEFAULT,
+                             leader_get=mock.DEFAULT, local_unit=mock.DEFAULT,
+                             charm_dir=mock.DEFAULT, log=mock.DEFAULT,
+                             opened_ports=mock.DEFAULT, open_port=mock.DEFAULT,
+                             close_port=mock.DEFAULT,
+                             relation_ids=mock.DEFAULT) as m:
+        m['config'].return_value = defaults()
+        m['network_get'].return_value = {'ingress-addresses': [UNIT_ADDRESS]}
+        m['unit_private_ip'].return_value = '192.0.2.9'
+        m['leader_get'].return_value = 'secret'
+        m['local_unit'].return_value = 'docker-registry/0'
+        m['charm_dir'].return_value = '/charm'
+        m['opened_ports'].return_value = []
+        m['resource_get'].return_value = False
+        m['relation_ids'].return_value = []
+        yield m

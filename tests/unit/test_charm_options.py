@@ -290,7 +290,7 @@ EXPECTATIONS = [
 
 # Files on the unit for the tls-*-path cases.
 DISK = {'/custom/cert.pem': CERT_PEM, '/custom/key.pem': KEY_PEM, '/custom/ca.pem': CA_PEM,
-        '/etc/docker/registry/registry.key': KEY_PEM}
+        '/etc/docker/registry/registry.key': b'-----BEGIN PRIVATE KEY-----\nOLD\n'}
 
 
 def test_expectation_table_covers_every_option():

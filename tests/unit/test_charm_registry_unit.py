@@ -1,33 +1,13 @@
 """registry_unit: the hook-environment side (image, configure, addresses, ports)."""
+import datetime
 import subprocess
 import sys
 from unittest import mock
 
 import pytest
 
-from charms.layer import registry_container, registry_service, registry_unit
+from charms.layer import registry_container, registry_service, registry_tls, registry_unit
 from registry_testlib import IMAGE_CMD, IMAGE_ID, UNIT_ADDRESS, defaults, with_options
-
-
-@pytest.fixture
-def hookenv():
-    """registry_unit.hookenv with the config and addresses mocked."""
-    h = registry_unit.hookenv
-    with mock.patch.multiple(h, config=mock.DEFAULT, resource_get=mock.DEFAULT,
-                             network_get=mock.DEFAULT, unit_private_ip=mock.DEFAULT,
-                             leader_get=mock.DEFAULT, local_unit=mock.DEFAULT,
-                             charm_dir=mock.DEFAULT, log=mock.DEFAULT,
-                             opened_ports=mock.DEFAULT, open_port=mock.DEFAULT,
-                             close_port=mock.DEFAULT) as m:
-        m['config'].return_value = defaults()
-        m['network_get'].return_value = {'ingress-addresses': [UNIT_ADDRESS]}
-        m['unit_private_ip'].return_value = '192.0.2.9'
-        m['leader_get'].return_value = 'secret'
-        m['local_unit'].return_value = 'docker-registry/0'
-        m['charm_dir'].return_value = '/charm'
-        m['opened_ports'].return_value = []
-        m['resource_get'].return_value = False
-        yield m
 
 
 # --- ensure_image ---------------------------------------------------------------------------
@@ -178,11 +158,13 @@ def test_configure_reports_https_with_http_host(converging):
     converging['hookenv']['config'].return_value = with_options({
         'tls-cert-blob': b64(CERT_PEM), 'tls-key-blob': b64(KEY_PEM),
         'http-host': 'https://registry.example.com/'})
-    outcome = registry_unit.configure(mock.Mock())
+    valid = registry_tls.CertInfo(datetime.datetime(2099, 1, 1), [])
+    with mock.patch.object(registry_tls, 'inspect', return_value=valid):
+        outcome = registry_unit.configure(mock.Mock())
     assert outcome.message == 'Ready at registry.example.com:443 (https)'
     # A self-signed certificate without a CA verifies itself.
     converging['ready'].assert_called_once_with('https://127.0.0.1:5000', 'registry',
-                                                '/etc/docker/registry/registry.crt')
+                                                '/etc/docker/registry/tls/server.crt')
 
 
 # --- addresses and ports --------------------------------------------------------------------

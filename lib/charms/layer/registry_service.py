@@ -8,7 +8,7 @@ import os
 import tempfile
 from collections import namedtuple
 
-from charms.layer import registry_config, registry_container, registry_http
+from charms.layer import registry_config, registry_container, registry_http, registry_tls
 from charms.layer.registry_auth import htpasswd_content
 from charms.layer.registry_validation import decode_base64
 
@@ -18,37 +18,26 @@ HOST_HTPASSWD = HOST_DIR + '/htpasswd'
 HOST_ENV = HOST_DIR + '/registry.env'
 HOST_TOKEN_CERTS = HOST_DIR + '/token-root-certs.pem'
 HOST_DATA = '/srv/registry'
+# What the registry serves, copied from whichever source registry_tls.select chose: the
+# charm owns this directory, never the operator's tls-*-path files.
+HOST_TLS_DIR = HOST_DIR + '/tls'
+HOST_TLS_CERT = HOST_TLS_DIR + '/server.crt'
+HOST_TLS_KEY = HOST_TLS_DIR + '/server.key'
+HOST_TLS_CA = HOST_TLS_DIR + '/ca.crt'
+HOST_TLS_CLIENT_CA = HOST_TLS_DIR + '/client-ca.crt'
 PRIVATE = 0o600
 
 # A file the registry needs: content, mode, and where the container sees it (None: not
 # mounted, e.g. the env file docker reads itself).
 WantedFile = namedtuple('WantedFile', 'content mode container_path')
-TlsFiles = namedtuple('TlsFiles', 'cert key ca')
 
 
-def tls_files(config, read):
-    """Certificate, key and CA (bytes or None) from the tls-* options.
-
-    Blobs win over files already at the tls-*-path locations. read(path) returns a file's
-    bytes or None.
-    """
-    if config.get('tls-cert-blob') and config.get('tls-key-blob'):
-        ca = config.get('tls-ca-blob')
-        return TlsFiles(decode_base64(config['tls-cert-blob']),
-                        decode_base64(config['tls-key-blob']),
-                        decode_base64(ca) if ca else None)
-    cert, key = read(config['tls-cert-path']), read(config['tls-key-path'])
-    if cert and key:
-        return TlsFiles(cert, key, read(config['tls-ca-path']))
-    return None
-
-
-def ca_file(config, tls):
+def ca_file(tls):
     """Host file that verifies the serving certificate: the CA when there is one, else the
     (self-signed) certificate itself; None without TLS."""
     if not tls:
         return None
-    return config['tls-ca-path'] if tls.ca else config['tls-cert-path']
+    return HOST_TLS_CA if tls.ca else HOST_TLS_CERT
 
 
 def proxy_environment(config, no_proxy_hosts):
@@ -77,10 +66,14 @@ def desired_files(config, facts, tls, existing_htpasswd, no_proxy_hosts, templat
         files[HOST_TOKEN_CERTS] = WantedFile(decode_base64(config['auth-token-root-certs']),
                                              PRIVATE, registry_config.TOKEN_ROOT_CERTS)
     if tls:
-        files[config['tls-cert-path']] = WantedFile(tls.cert, 0o644, registry_config.TLS_CERT)
-        files[config['tls-key-path']] = WantedFile(tls.key, PRIVATE, registry_config.TLS_KEY)
-        if tls.ca:
-            files[config['tls-ca-path']] = WantedFile(tls.ca, 0o644, None)
+        files[HOST_TLS_CERT] = WantedFile(tls.cert, 0o644, registry_config.TLS_CERT)
+        files[HOST_TLS_KEY] = WantedFile(tls.key, PRIVATE, registry_config.TLS_KEY)
+        if tls.ca:  # for the unit's own clients; the registry does not read it
+            files[HOST_TLS_CA] = WantedFile(tls.ca, 0o644, None)
+        client_ca = registry_tls.client_ca(config, tls)
+        if client_ca:
+            files[HOST_TLS_CLIENT_CA] = WantedFile(client_ca, 0o644,
+                                                   registry_config.TLS_CLIENT_CAS)
     context = registry_config.registry_context(config, facts)
     rendered = registry_config.render_registry_config(context, templates_dir)
     files[HOST_CONFIG] = WantedFile(rendered.encode(), PRIVATE, None)
@@ -144,8 +137,9 @@ def converge(config, facts, tls, unit_name, image, no_proxy_hosts, templates_dir
     os.makedirs(HOST_DATA, exist_ok=True)
     for path, wanted in files.items():
         write_file(path, wanted.content, wanted.mode)
-    # Drop auth files a previous configuration needed and this one does not.
-    for path in (HOST_HTPASSWD, HOST_TOKEN_CERTS):
+    # Files a previous configuration needed and this one does not.
+    for path in (HOST_HTPASSWD, HOST_TOKEN_CERTS, HOST_TLS_CERT, HOST_TLS_KEY, HOST_TLS_CA,
+                 HOST_TLS_CLIENT_CA):
         if path not in files:
             remove_file(path)
     spec = desired_container(config, unit_name, image, files)

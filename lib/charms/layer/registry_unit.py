@@ -4,6 +4,7 @@ Handlers and actions call these functions; they read the hook environment (confi
 addresses, leadership, resources), call the pure modules, and perform the side effects
 through registry_service and registry_container.
 """
+import datetime
 import secrets
 import subprocess
 from collections import namedtuple
@@ -11,7 +12,7 @@ from collections import namedtuple
 from charmhelpers.core import hookenv
 
 from charms.layer import (registry_config, registry_container, registry_service,
-                          registry_storage)
+                          registry_storage, registry_tls)
 from charms.layer.registry_validation import describe, validate
 
 # ok: the registry serves the current config; waiting: it will once something arrives;
@@ -88,9 +89,13 @@ def unit_address():
 
 
 def facts(config, distribution3=False):
+    """(registry_config.Facts, the registry_tls.Material to serve or None)."""
     listen_host = unit_address() if config.get('listen-on-unit-address') else ''
-    tls = registry_service.tls_files(config, registry_service.read_file)
-    tls_settings = registry_config.TlsSettings('tls1.2', False) if tls else None
+    tls = registry_tls.select(config, registry_service.read_file)
+    tls_settings = None
+    if tls:
+        tls_settings = registry_config.TlsSettings(
+            config['tls-minimum-version'], bool(registry_tls.client_ca(config, tls)))
     secret = hookenv.leader_get('http-secret') or ''
     return registry_config.Facts(listen_host, secret, tls_settings, distribution3), tls
 
@@ -132,7 +137,7 @@ def access():
     if config.get('auth-basic-password'):
         username, password = config['auth-basic-user'], config['auth-basic-password']
     return Access(url, url.split('://', 1)[1], username, password,
-                  registry_service.ca_file(config, tls))
+                  registry_service.ca_file(tls))
 
 
 def configure(report, overrides=None):
@@ -147,12 +152,20 @@ def configure(report, overrides=None):
         return Outcome(False, False, 'Registry image {} disappeared from the engine'
                        .format(config['registry-image']))
     distribution3 = registry_container.is_distribution3(image[1])
-    problems = validate(config, distribution3)
+    problems = validate(config, distribution3) + registry_tls.option_problems(config)
+    registry_facts, tls = (None, None) if problems else facts(config, distribution3)
+    if tls:
+        problems = registry_tls.material_problems(config, tls, registry_tls.inspect(tls), _now())
     if problems:
         # Leave the running registry on its last good configuration.
         return Outcome(False, False, describe(problems))
+    if not tls and config.get('tls-required'):
+        if hookenv.relation_ids('certificates'):
+            return Outcome(False, True, 'Waiting for a certificate from the certificates '
+                           'relation (tls-required)')
+        return Outcome(False, False, 'tls-required: no certificate; relate a CA '
+                       '(certificates) or set tls-cert-blob and tls-key-blob')
     report('Configuring the registry')
-    registry_facts, tls = facts(config, distribution3)
     no_proxy = [unit_address(), hookenv.unit_private_ip()]
     try:
         outcome = registry_service.converge(
@@ -163,7 +176,7 @@ def configure(report, overrides=None):
     hookenv.log('Registry container {}'.format(outcome))
     sync_ports(config)
     if not registry_service.ready(local_url(config, tls), config['registry-name'],
-                                  registry_service.ca_file(config, tls)):
+                                  registry_service.ca_file(tls)):
         return Outcome(False, False, 'Registry container {} but does not answer /v2/'
                        .format(container_status()))
     return Outcome(True, False, ready_message(config, tls))
@@ -177,8 +190,17 @@ def ready_message(config=None, tls=None):
     notes = registry_storage.status_notes(
         config, registry_config.shares_storage(config),
         registry_storage.free_fraction(registry_service.HOST_DATA), registry_service.HOST_DATA)
+    if tls:
+        expiry = registry_tls.expiry_note(registry_tls.inspect(tls), _now(),
+                                          config['tls-expiry-warning-days'])
+        notes += [expiry] if expiry else []
     return '; '.join(['Ready at {} ({})'.format(client_netloc(config),
                                                  'https' if tls else 'http')] + notes)
+
+
+def _now():
+    # openssl reports certificate dates in UTC; compare naive UTC with naive UTC.
+    return datetime.datetime.now(datetime.timezone.utc).replace(tzinfo=None)
 
 
 def container_status():
