@@ -11,17 +11,22 @@ Flags this charm owns (the only place they are documented):
   registry.stopped           the stop action stopped the registry on purpose; nothing restarts
                              it until the start action clears the flag.
   registry.series-upgrade    between pre-series-upgrade and post-series-upgrade.
+  registry.tls.relation      the certificates relation is up and may have written files
+                             (under registry_tls.RELATION_DIR) that the charm removes when
+                             the relation goes away.
 
 Flags read from included layers: config.changed[.<option>] (layer:basic),
 leadership.is_leader / leadership.set.http-secret / leadership.changed.http-secret
-(layer:leadership).
+(layer:leadership), certificates.available (interface:tls-certificates),
+tls_client.server.certificate.written / tls_client.ca.written (layer:tls-client; cleared here
+once the registry has been told).
 """
 from charmhelpers.core import hookenv
 from charms import leadership
 from charms.layer import status
 from charms.reactive import clear_flag, hook, is_flag_set, set_flag, when, when_any, when_not
 
-from charms.layer import registry_unit
+from charms.layer import registry_unit, tls_client
 
 
 @when_not('registry.docker.installed')
@@ -67,6 +72,31 @@ def get_image():
 
 @when_any('config.changed', 'leadership.changed.http-secret')
 def reconfigure():
+    clear_flag('registry.configured')
+
+
+@when('certificates.available')
+def request_certificate():
+    set_flag('registry.tls.relation')
+    request = registry_unit.certificate_request()
+    if request:  # a new one: the addresses, http-host or proxies changed
+        tls_client.request_server_cert(*request)
+
+
+@when_any('tls_client.server.certificate.written', 'tls_client.ca.written')
+def serve_new_certificate():
+    clear_flag('tls_client.server.certificate.written')
+    clear_flag('tls_client.ca.written')
+    clear_flag('registry.configured')
+
+
+@when('registry.tls.relation')
+@when_not('certificates.available')
+def forget_relation_certificate():
+    # Runs once the interface has dropped its flags, so layer:tls-client no longer rewrites
+    # the files removed here.
+    registry_unit.forget_relation_certificate()
+    clear_flag('registry.tls.relation')
     clear_flag('registry.configured')
 
 

@@ -96,8 +96,10 @@ def charm(reactive):
     leadership = mock.MagicMock(name='leadership')
     leadership.leader_set.side_effect = \
         lambda values: reactive.flags.update('leadership.set.' + k for k in values)
+    tls_client = mock.MagicMock(name='tls_client')
     with _Installed(_fake_modules(reactive, {'charms.layer.status': status,
-                                             'charms.leadership': leadership})):
+                                             'charms.leadership': leadership,
+                                             'charms.layer.tls_client': tls_client})):
         spec = importlib.util.spec_from_file_location('docker_registry_handlers',
                                                       HANDLERS_FILE)
         module = importlib.util.module_from_spec(spec)
@@ -113,6 +115,7 @@ def charm(reactive):
     module.reactive = reactive
     module.status_mock = status
     module.leadership_mock = leadership
+    module.tls_client = tls_client
     return module
 
 
@@ -189,12 +192,19 @@ CONDITIONS = {
     'pre_series_upgrade': [('hook', ('pre-series-upgrade',))],
     'post_series_upgrade': [('hook', ('post-series-upgrade',))],
     'stop_registry': [('hook', ('stop',))],
+    'request_certificate': [('when', ('certificates.available',))],
+    'serve_new_certificate': [('when_any', ('tls_client.server.certificate.written',
+                                            'tls_client.ca.written'))],
+    'forget_relation_certificate': [('when', ('registry.tls.relation',)),
+                                    ('when_not', ('certificates.available',))],
 }
 
 # Flags something sets: ours (set_flag in the handlers/actions), layer:basic's and
 # layer:leadership's.
 KNOWN_FLAG_PREFIXES = ('registry.', 'config.changed', 'config.set.', 'config.default.',
-                       'leadership.is_leader', 'leadership.set.', 'leadership.changed.')
+                       'leadership.is_leader', 'leadership.set.', 'leadership.changed.',
+                       'certificates.available', 'tls_client.server.certificate.written',
+                       'tls_client.ca.written')
 
 
 def test_every_handler_has_the_expected_conditions(charm):
@@ -519,3 +529,35 @@ def test_stop_action_failure(action):
     assert 'registry.stopped' not in action.flags
     assert 'registry.configured' in action.flags
     action.kv.flush.assert_called_once_with()
+
+
+# --- certificates relation ------------------------------------------------------------------
+
+def test_a_changed_certificate_request_is_sent(charm):
+    charm.registry_unit.certificate_request.return_value = ('192.0.2.10', ['192.0.2.10'])
+    charm.request_certificate()
+    charm.tls_client.request_server_cert.assert_called_once_with('192.0.2.10', ['192.0.2.10'])
+    assert 'registry.tls.relation' in charm.reactive.flags
+
+
+def test_an_unchanged_certificate_request_is_not_sent_again(charm):
+    charm.registry_unit.certificate_request.return_value = None
+    charm.request_certificate()
+    charm.tls_client.request_server_cert.assert_not_called()
+
+
+def test_a_written_certificate_reconfigures_the_registry(charm):
+    charm.reactive.flags.update({'registry.configured', 'tls_client.server.certificate.written',
+                                 'registry.image.available', 'leadership.set.http-secret'})
+    ran = dispatch(charm, 'certificates-relation-changed')
+    assert ran.index('serve_new_certificate') < ran.index('configure_registry')
+    assert 'tls_client.server.certificate.written' not in charm.reactive.flags
+
+
+def test_a_removed_relation_forgets_its_certificate_and_reconfigures(charm):
+    charm.reactive.flags.update({'registry.configured', 'registry.tls.relation',
+                                 'registry.image.available', 'leadership.set.http-secret'})
+    ran = dispatch(charm, 'certificates-relation-broken')
+    charm.registry_unit.forget_relation_certificate.assert_called_once_with()
+    assert ran.index('forget_relation_certificate') < ran.index('configure_registry')
+    assert 'registry.tls.relation' not in charm.reactive.flags

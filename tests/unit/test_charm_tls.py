@@ -9,7 +9,7 @@ import pytest
 
 from charms.layer import registry_service, registry_tls, registry_unit
 from charms.layer.registry_validation import ConfigProblem
-from registry_testlib import b64, defaults, with_options
+from registry_testlib import b64, with_options
 from tests.support.ca import TestCA
 
 NOW = datetime.datetime(2026, 11, 28, 12, 0, 0)

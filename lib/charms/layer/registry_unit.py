@@ -6,10 +6,11 @@ through registry_service and registry_container.
 """
 import datetime
 import secrets
+import socket
 import subprocess
 from collections import namedtuple
 
-from charmhelpers.core import hookenv
+from charmhelpers.core import hookenv, unitdata
 
 from charms.layer import (registry_config, registry_container, registry_service,
                           registry_storage, registry_tls)
@@ -98,6 +99,44 @@ def facts(config, distribution3=False):
             config['tls-minimum-version'], bool(registry_tls.client_ca(config, tls)))
     secret = hookenv.leader_get('http-secret') or ''
     return registry_config.Facts(listen_host, secret, tls_settings, distribution3), tls
+
+
+def proxy_addresses():
+    """Addresses of the reverse proxy units on the website relation."""
+    addresses = []
+    for rid in hookenv.relation_ids('website'):
+        for unit in hookenv.related_units(rid):
+            data = hookenv.relation_get(rid=rid, unit=unit) or {}
+            address = data.get('ingress-address') or data.get('private-address')
+            if address:
+                addresses.append(address)
+    return addresses
+
+
+CERTIFICATE_REQUEST_KEY = 'registry.certificate-request'
+
+
+def certificate_request():
+    """(common name, SANs) when they differ from what was last requested, else None."""
+    from urllib.parse import urlsplit
+    config = hookenv.config()
+    http_host = urlsplit(config['http-host']).hostname if config.get('http-host') else None
+    common_name, sans = registry_tls.request_names(
+        unit_address(), hookenv.unit_public_ip(), socket.gethostname(), http_host,
+        sorted(proxy_addresses()), registry_tls.extra_names(config))
+    kv = unitdata.kv()
+    if kv.get(CERTIFICATE_REQUEST_KEY) == [common_name, sans]:
+        return None
+    kv.set(CERTIFICATE_REQUEST_KEY, [common_name, sans])
+    return common_name, sans
+
+
+def forget_relation_certificate():
+    """Remove what the certificates relation wrote; a new relation requests afresh."""
+    for path in (registry_tls.RELATION_CERT, registry_tls.RELATION_KEY,
+                 registry_tls.RELATION_CA):
+        registry_service.remove_file(path)
+    unitdata.kv().unset(CERTIFICATE_REQUEST_KEY)
 
 
 def local_url(config, tls):
