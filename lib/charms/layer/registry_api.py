@@ -1,0 +1,363 @@
+"""A small client of the Registry HTTP API v2 (Distribution), in-process.
+
+Basic and bearer-token authentication, TLS verified with a CA file, one keep-alive
+connection per thread and host, streaming blob transfer. Credentials live only in this
+process's memory: never on a command line, in a file or in a message.
+"""
+import base64
+import hashlib
+import http.client
+import json
+import re
+import ssl
+import threading
+import urllib.parse
+
+MANIFEST_TYPES = (
+    'application/vnd.oci.image.index.v1+json',
+    'application/vnd.docker.distribution.manifest.list.v2+json',
+    'application/vnd.oci.image.manifest.v1+json',
+    'application/vnd.docker.distribution.manifest.v2+json',
+)
+INDEX_TYPES = MANIFEST_TYPES[:2]
+SCHEMA1_TYPES = ('application/vnd.docker.distribution.manifest.v1+prettyjws',
+                 'application/vnd.docker.distribution.manifest.v1+json')
+ACCEPT = ', '.join(MANIFEST_TYPES)
+CHUNK = 1 << 20
+
+
+class RegistryError(Exception):
+    """A registry answered with an error, or could not be reached. status: HTTP status or
+    None."""
+
+    def __init__(self, message, status=None):
+        super().__init__(message)
+        self.status = status
+
+
+def sha256(data):
+    return 'sha256:' + hashlib.sha256(data).hexdigest()
+
+
+def _error_text(body):
+    try:
+        errors = json.loads(body.decode('utf-8', 'replace')).get('errors') or []
+        return '; '.join('{} {}'.format(e.get('code', ''), e.get('message', '')).strip()
+                         for e in errors)[:300]
+    except (ValueError, AttributeError):
+        return body[:200].decode('utf-8', 'replace').strip()
+
+
+def _challenge(header):
+    """(scheme, {param: value}) of a WWW-Authenticate header."""
+    scheme, _, rest = (header or '').partition(' ')
+    params = dict(re.findall(r'(\w+)="([^"]*)"', rest))
+    return scheme.lower(), params
+
+
+class Registry:
+    """One registry: url like 'https://host:port'."""
+
+    def __init__(self, url, username=None, password=None, ca_file=None, verify=True,
+                 check_hostname=True, timeout=120):
+        parts = urllib.parse.urlsplit(url)
+        if parts.scheme not in ('http', 'https') or not parts.hostname:
+            raise RegistryError('invalid registry URL {!r}'.format(url))
+        self.url = '{}://{}'.format(parts.scheme, parts.netloc)
+        self.netloc = parts.netloc
+        self._username, self._password = username, password
+        self.timeout = timeout
+        self._context = None
+        if parts.scheme == 'https':
+            self._context = ssl.create_default_context(cafile=ca_file)
+            if not verify or not check_hostname:
+                self._context.check_hostname = False
+            if not verify:
+                self._context.verify_mode = ssl.CERT_NONE
+        self._local = threading.local()
+        self._lock = threading.Lock()
+        self._basic = False      # the registry asked for basic auth: send it up front
+        self._tokens = {}        # scope -> bearer token
+
+    def __repr__(self):
+        return '<Registry {}>'.format(self.url)
+
+    # -- connections -----------------------------------------------------------------------
+
+    def _connection(self, scheme, netloc):
+        conns = getattr(self._local, 'conns', None)
+        if conns is None:
+            conns = self._local.conns = {}
+        key = (scheme, netloc)
+        if key not in conns:
+            if scheme == 'https':
+                context = self._context if netloc == self.netloc else \
+                    ssl.create_default_context()
+                conns[key] = http.client.HTTPSConnection(netloc, timeout=self.timeout,
+                                                         context=context, blocksize=CHUNK)
+            else:
+                conns[key] = http.client.HTTPConnection(netloc, timeout=self.timeout,
+                                                        blocksize=CHUNK)
+        return conns[key]
+
+    def close(self):
+        for conn in getattr(self._local, 'conns', {}).values():
+            conn.close()
+        self._local.conns = {}
+
+    def _send(self, method, url, headers, body):
+        """One exchange; returns the response (body unread). Retries once on a stale
+        keep-alive connection when the body can be sent again."""
+        parts = urllib.parse.urlsplit(url)
+        target = parts.path + ('?' + parts.query if parts.query else '')
+        for attempt in (0, 1):
+            conn = self._connection(parts.scheme, parts.netloc)
+            try:
+                conn.request(method, target, body=body, headers=headers)
+                return conn.getresponse()
+            except (http.client.RemoteDisconnected, ConnectionResetError,
+                    BrokenPipeError, http.client.CannotSendRequest) as error:
+                conn.close()
+                if attempt or not (body is None or isinstance(body, bytes)):
+                    raise RegistryError('{} {}: connection lost ({})'.format(
+                        method, parts.path, error))
+            except (OSError, http.client.HTTPException) as error:
+                conn.close()
+                raise RegistryError('cannot reach {}: {}'.format(parts.netloc, error))
+
+    # -- authentication --------------------------------------------------------------------
+
+    def _auth_header(self, scope):
+        with self._lock:
+            if scope in self._tokens:
+                return 'Bearer ' + self._tokens[scope]
+            if self._basic and self._username is not None:
+                return 'Basic ' + base64.b64encode('{}:{}'.format(
+                    self._username, self._password).encode()).decode()
+        return None
+
+    def _authenticate(self, header, scope):
+        scheme, params = _challenge(header)
+        if scheme == 'basic':
+            if self._username is None or self._basic:
+                raise RegistryError('{}: authentication required (check the credentials)'
+                                    .format(self.netloc), 401)
+            self._basic = True
+            return
+        if scheme != 'bearer' or 'realm' not in params:
+            raise RegistryError('{}: unsupported authentication {!r}'.format(
+                self.netloc, scheme), 401)
+        query = {'service': params.get('service', '')}
+        query['scope'] = params.get('scope') or scope
+        url = params['realm'] + ('&' if '?' in params['realm'] else '?') + \
+            urllib.parse.urlencode({k: v for k, v in query.items() if v})
+        headers = {}
+        if self._username is not None:
+            headers['Authorization'] = 'Basic ' + base64.b64encode('{}:{}'.format(
+                self._username, self._password).encode()).decode()
+        response = self._send('GET', url, headers, None)
+        body = response.read()
+        if response.status != 200:
+            raise RegistryError('{}: token request refused (HTTP {})'.format(
+                self.netloc, response.status), response.status)
+        try:
+            answer = json.loads(body)
+            token = answer.get('token') or answer['access_token']
+        except (ValueError, KeyError):
+            raise RegistryError('{}: invalid token answer'.format(self.netloc))
+        with self._lock:
+            self._tokens[scope] = token
+
+    def request(self, method, path, scope, headers=None, body=None, ok=(200,),
+                follow=True, stream=False):
+        """(status, headers, body or response when stream) of a request to path.
+
+        scope: the token scope the request needs ('repository:name:pull'). Statuses not in
+        ok raise RegistryError (404 included; callers that expect it list it).
+        """
+        url = self.url + path
+        for attempt in range(3):
+            all_headers = dict(headers or {})
+            auth = self._auth_header(scope)
+            if auth:
+                all_headers['Authorization'] = auth
+            response = self._send(method, url, all_headers, body)
+            if response.status == 401 and attempt < 2 and (body is None or
+                                                            isinstance(body, bytes)):
+                response.read()
+                self._authenticate(response.getheader('WWW-Authenticate'), scope)
+                continue
+            break
+        if follow and response.status in (301, 302, 303, 307, 308) and method in ('GET',
+                                                                                  'HEAD'):
+            response.read()
+            location = urllib.parse.urljoin(url, response.getheader('Location'))
+            # Storage redirects (S3, CDNs) carry their own signature: no credentials.
+            response = self._send(method, location, {k: v for k, v in (headers or {}).items()
+                                                     if k != 'Authorization'}, None)
+        if response.status not in ok:
+            text = _error_text(response.read()) if method != 'HEAD' else ''
+            raise RegistryError('{} {} on {}: HTTP {}{}'.format(
+                method, path.split('?')[0], self.netloc, response.status,
+                ' ' + text if text else ''), response.status)
+        if stream:
+            return response.status, response, response
+        data = response.read()
+        return response.status, response, data
+
+    # -- API -------------------------------------------------------------------------------
+
+    def ping(self):
+        self.request('GET', '/v2/', 'registry:catalog:*')
+
+    def manifest(self, repo, reference, accept=ACCEPT):
+        """(digest, media type, raw bytes). Raises RegistryError (status 404 when absent)."""
+        _, response, data = self.request('GET', '/v2/{}/manifests/{}'.format(repo, reference),
+                                         _pull(repo), {'Accept': accept})
+        media_type = (response.getheader('Content-Type') or '').split(';')[0].strip()
+        if media_type in ('', 'application/json', 'text/plain'):
+            try:
+                media_type = json.loads(data).get('mediaType') or media_type
+            except ValueError:
+                pass
+        digest = sha256(data)
+        if reference.startswith('sha256:') and digest != reference:
+            raise RegistryError('{}@{}: the registry sent a manifest of digest {}'.format(
+                repo, reference, digest))
+        return digest, media_type, data
+
+    def manifest_digest(self, repo, reference):
+        """Digest of a manifest (HEAD), or None when absent."""
+        status, response, _ = self.request(
+            'HEAD', '/v2/{}/manifests/{}'.format(repo, reference), _pull(repo),
+            {'Accept': ACCEPT}, ok=(200, 404))
+        if status == 404:
+            return None
+        return response.getheader('Docker-Content-Digest')
+
+    def put_manifest(self, repo, reference, media_type, data):
+        _, response, _ = self.request('PUT', '/v2/{}/manifests/{}'.format(repo, reference),
+                                      _push(repo), {'Content-Type': media_type}, data,
+                                      ok=(201,))
+        return response.getheader('Docker-Content-Digest') or sha256(data)
+
+    def delete_manifest(self, repo, digest):
+        self.request('DELETE', '/v2/{}/manifests/{}'.format(repo, digest), _delete(repo),
+                     ok=(202,))
+
+    def has_blob(self, repo, digest):
+        status, _, _ = self.request('HEAD', '/v2/{}/blobs/{}'.format(repo, digest),
+                                    _pull(repo), ok=(200, 404))
+        return status == 200
+
+    def open_blob(self, repo, digest):
+        """A readable response of the blob's bytes (close it after)."""
+        return self.request('GET', '/v2/{}/blobs/{}'.format(repo, digest), _pull(repo),
+                            stream=True)[1]
+
+    def blob(self, repo, digest):
+        data = self.request('GET', '/v2/{}/blobs/{}'.format(repo, digest), _pull(repo))[2]
+        if sha256(data) != digest:
+            raise RegistryError('blob {} of {} does not match its digest'.format(digest, repo))
+        return data
+
+    def mount_blob(self, repo, digest, from_repo):
+        """Cross-repository mount: True when mounted, else the upload URL it opened."""
+        query = urllib.parse.urlencode({'mount': digest, 'from': from_repo})
+        scope = '{} repository:{}:pull'.format(_push(repo), from_repo)
+        status, response, _ = self.request(
+            'POST', '/v2/{}/blobs/uploads/?{}'.format(repo, query), scope,
+            {'Content-Length': '0'}, b'', ok=(201, 202))
+        if status == 201:
+            return True
+        return response.getheader('Location')
+
+    def start_upload(self, repo):
+        _, response, _ = self.request('POST', '/v2/{}/blobs/uploads/'.format(repo),
+                                      _push(repo), {'Content-Length': '0'}, b'',
+                                      ok=(202,))
+        return response.getheader('Location')
+
+    def _upload_path(self, location, **query):
+        url = urllib.parse.urljoin(self.url + '/', location)
+        parts = urllib.parse.urlsplit(url)
+        params = urllib.parse.parse_qsl(parts.query) + list(query.items())
+        return parts.path + ('?' + urllib.parse.urlencode(params) if params else '')
+
+    def upload(self, repo, digest, size, stream, location=None):
+        """Monolithic upload of size bytes read from stream (file-like) as blob digest."""
+        location = location or self.start_upload(repo)
+        self.request('PUT', self._upload_path(location, digest=digest), _push(repo),
+                     {'Content-Type': 'application/octet-stream',
+                      'Content-Length': str(size)}, stream, ok=(201,))
+
+    def upload_chunks(self, repo, chunks):
+        """Upload a blob of unknown size from an iterable of bytes; returns (digest, size)."""
+        location = self.start_upload(repo)
+        hasher, size = hashlib.sha256(), 0
+        pending = b''
+        for chunk in chunks:
+            hasher.update(chunk)
+            size += len(chunk)
+            pending += chunk
+            if len(pending) >= 8 * CHUNK:
+                location = self._patch(repo, location, pending, size - len(pending))
+                pending = b''
+        if pending:
+            location = self._patch(repo, location, pending, size - len(pending))
+        digest = 'sha256:' + hasher.hexdigest()
+        self.request('PUT', self._upload_path(location, digest=digest), _push(repo),
+                     {'Content-Length': '0'}, b'', ok=(201,))
+        return digest, size
+
+    def _patch(self, repo, location, data, offset):
+        _, response, _ = self.request(
+            'PATCH', self._upload_path(location), _push(repo),
+            {'Content-Type': 'application/octet-stream', 'Content-Length': str(len(data)),
+             'Content-Range': '{}-{}'.format(offset, offset + len(data) - 1)}, data,
+            ok=(202,))
+        return response.getheader('Location')
+
+    def catalog(self, page_size=1000, progress=None):
+        """Every repository name, following the Link pagination."""
+        path = '/v2/_catalog?n={}'.format(int(page_size))
+        repos = []
+        while path:
+            _, response, data = self.request('GET', path, 'registry:catalog:*')
+            repos += json.loads(data).get('repositories') or []
+            if progress:
+                progress(len(repos))
+            path = _next_link(response.getheader('Link'))
+        return repos
+
+    def tags(self, repo, page_size=1000):
+        """Tags of a repository ([] when it has none or does not exist)."""
+        path = '/v2/{}/tags/list?n={}'.format(repo, int(page_size))
+        tags = []
+        while path:
+            status, response, data = self.request('GET', path, _pull(repo), ok=(200, 404))
+            if status == 404:
+                return tags
+            tags += json.loads(data).get('tags') or []
+            path = _next_link(response.getheader('Link'))
+        return tags
+
+
+def _next_link(header):
+    if not header or 'rel="next"' not in header:
+        return None
+    target = header.split(';')[0].strip().strip('<>')
+    parts = urllib.parse.urlsplit(target)
+    return parts.path + ('?' + parts.query if parts.query else '')
+
+
+def _pull(repo):
+    return 'repository:{}:pull'.format(repo)
+
+
+def _push(repo):
+    return 'repository:{}:pull,push'.format(repo)
+
+
+def _delete(repo):
+    return 'repository:{}:delete'.format(repo)

@@ -1,0 +1,494 @@
+"""The image actions: parameters in, results out. actions/<name> only calls these.
+
+push, mirror, delete, garbage-collect and import change the registry and hold the lock
+(one at a time); images and export only read it.
+"""
+import ipaddress
+import json
+import os
+import platform as host_platform
+import shutil
+import tempfile
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+from charmhelpers.core import hookenv
+
+from charms.layer import (registry_container, registry_copy, registry_images, registry_refs,
+                          registry_unit)
+from charms.layer.action_support import (ActionError, Lock, Progress, bool_param, int_param,
+                                         log, our_registry, text_param, unit_path)
+from charms.layer.registry_api import Registry, RegistryError
+
+EXPORT_DIR = '/var/lib/docker-registry/exports'
+HOST_DATA = '/srv/registry'
+MACHINE_ARCH = {'x86_64': 'amd64', 'aarch64': 'arm64', 'ppc64le': 'ppc64le',
+                's390x': 's390x'}
+
+
+# --- sources ------------------------------------------------------------------------------
+
+def _loopback(host):
+    name = host.rsplit(':', 1)[0] if host.count(':') == 1 else host
+    if name == 'localhost':
+        return True
+    try:
+        return ipaddress.ip_address(name.strip('[]')).is_loopback
+    except ValueError:
+        return False
+
+
+class Sources:
+    """Registry clients of source hosts, made once per host: HTTPS first; plain HTTP for
+    loopback hosts (as docker does) or with insecure=true."""
+
+    def __init__(self, username=None, password=None, insecure=False):
+        self._username, self._password, self._insecure = username, password, insecure
+        self._clients, self._lock = {}, threading.Lock()
+
+    def get(self, host):
+        with self._lock:
+            if host not in self._clients:
+                self._clients[host] = self._connect(host)
+            return self._clients[host]
+
+    def _connect(self, host):
+        problems = []
+        schemes = ['https'] + (['http'] if self._insecure or _loopback(host) else [])
+        for scheme in schemes:
+            client = Registry('{}://{}'.format(scheme, host), self._username, self._password,
+                              verify=not self._insecure)
+            try:
+                client.ping()
+                return client
+            except RegistryError as error:
+                if error.status is not None:  # it answered: a registry, with this problem
+                    raise
+                problems.append(str(error))
+        raise RegistryError('cannot reach registry {}: {}'.format(host, problems[-1]))
+
+
+def _credentials(values):
+    username = text_param(values, 'username') or None
+    password = values.get('password') or None
+    if password is not None and not isinstance(password, str):
+        raise ActionError('password must be a string')
+    if bool(username) != bool(password):
+        raise ActionError('username and password go together')
+    return username, password
+
+
+def _engine_has(image):
+    try:
+        registry_container.docker('image', 'inspect', '--format', '{{.Id}}', image, timeout=60)
+        return True
+    except registry_container.DockerError:
+        return False
+
+
+# --- push ---------------------------------------------------------------------------------
+
+def push(values):
+    image = text_param(values, 'image')
+    if not image:
+        raise ActionError('image is required, e.g. image=rocks.canonical.com/cdk/pause:3.9')
+    engine_only = image.startswith('docker-daemon:')
+    if engine_only:
+        image = image[len('docker-daemon:'):]
+    ref = registry_refs.parse(image)
+    pull = bool_param(values, 'pull')
+    strip_host = bool_param(values, 'strip-host')
+    username, password = _credentials(values)
+    insecure = bool_param(values, 'insecure')
+    dst, netloc = our_registry()
+    tag = text_param(values, 'tag')
+    if tag:
+        own = registry_refs.own_name(tag, netloc)
+        repo, dst_tag = own.path, own.tag or 'latest'
+    else:
+        repo = registry_refs.destination(ref, strip_host)
+        dst_tag = ref.tag or (None if ref.digest else 'latest')
+    with Lock('push'):
+        use_engine = engine_only or (not pull and _engine_has(image))
+        if use_engine:
+            if ref.digest and not ref.tag and not tag:
+                raise ActionError('an image of the docker engine needs tag= to be named')
+            log('Pushing {} from the unit\'s docker engine'.format(image))
+            copied = _push_from_engine(dst, image, repo, dst_tag)
+            source = 'docker-daemon:' + image
+        else:
+            host, path = registry_refs.source_location(ref)
+            log('Copying {} from {}'.format(image, host))
+            src = Sources(username, password, insecure).get(host)
+            copier = registry_copy.Copier(dst)
+            try:
+                copied = copier.copy(registry_copy.RegistrySource(src, path),
+                                     ref.digest or ref.tag or 'latest', repo, dst_tag)
+            finally:
+                copier.close()
+            source = image
+    destination = registry_refs.reference_string(repo, dst_tag, None if dst_tag else
+                                                 copied.digest, netloc)
+    return {'destination': destination, 'digest': copied.digest, 'source': source,
+            'platforms': ','.join(copied.platforms),
+            'result': 'Pushed {} as {}'.format(image, destination)}
+
+
+def _push_from_engine(dst, image, repo, tag):
+    work = tempfile.mkdtemp(prefix='push-')
+    try:
+        archive = os.path.join(work, 'image.tar')
+        registry_container.docker('save', '-o', archive, image, timeout=3600)
+        entries, source = registry_copy.docker_archive_entries(archive)
+        try:
+            _, config, layers = entries[0]
+            return registry_copy.push_docker_image(dst, source, repo, [tag], config, layers)
+        finally:
+            source.close()
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+# --- mirror -------------------------------------------------------------------------------
+
+def image_list(values):
+    """References to mirror from images=, file= and the image-list resource."""
+    text = text_param(values, 'images')
+    path = text_param(values, 'file')
+    if path:
+        path = unit_path(path, 'file')
+        with open(path, encoding='utf-8', errors='replace') as stream:
+            text += '\n' + stream.read()
+    if bool_param(values, 'resource'):
+        try:
+            resource = hookenv.resource_get('image-list')
+        except Exception:
+            resource = None
+        if not resource:
+            raise ActionError('resource=true but no image-list resource is attached')
+        with open(resource, encoding='utf-8', errors='replace') as stream:
+            text += '\n' + stream.read()
+    sections = registry_refs.split_list(text_param(values, 'sections'))
+    arches = registry_refs.split_list(text_param(values, 'arches')) or \
+        list(registry_refs.ARCHES)
+    refs, problems = registry_refs.parse_image_list(text, arches, sections)
+    if not refs and not problems:
+        raise ActionError('no images to mirror: give images=, file= or resource=true')
+    return refs, problems
+
+
+def mirror(values):
+    refs, problems = image_list(values)
+    prefix = text_param(values, 'prefix')
+    if prefix:
+        registry_refs.check_repository(prefix.strip('/'))
+    strip_host = bool_param(values, 'strip-host')
+    workers = int_param(values, 'parallel', 4, 1, 32)
+    username, password = _credentials(values)
+    sources = Sources(username, password, bool_param(values, 'insecure'))
+    dst, netloc = our_registry()
+    copier = registry_copy.Copier(dst, blob_workers=max(4, workers))
+    counts = {'copied': [], 'skipped': [], 'failed': []}
+    failures = ['{} (invalid entry)'.format(p) for p in problems]
+    done, lock, started = [0], threading.Lock(), time.monotonic()
+
+    def one(text):
+        ref = registry_refs.parse(text)
+        repo = registry_refs.destination(ref, strip_host, prefix)
+        tag = ref.tag or (None if ref.digest else 'latest')
+        reference = ref.digest or ref.tag or 'latest'
+        try:
+            host, path = registry_refs.source_location(ref)
+            source = registry_copy.RegistrySource(sources.get(host), path)
+            digest = source.registry.manifest_digest(path, reference) if not ref.digest \
+                else ref.digest
+            if digest is None:
+                raise RegistryError('{} not found in its registry'.format(text), 404)
+            if dst.manifest_digest(repo, tag or digest) == digest:
+                outcome, line = 'skipped', '{} (already present, {})'.format(text, digest)
+            else:
+                copied = copier.copy(source, reference, repo, tag)
+                outcome = 'copied'
+                line = '{} -> {}/{} ({})'.format(text, netloc, registry_refs.reference_string(
+                    repo, tag, None if tag else copied.digest), copied.digest)
+        except (RegistryError, registry_copy.CopyError, registry_refs.InvalidReference,
+                OSError) as error:
+            outcome, line = 'failed', '{}: {}'.format(text, error)
+        with lock:
+            counts[outcome].append(line)
+            done[0] += 1
+            log('[{}/{}] {} {}'.format(done[0], len(refs), outcome, line))
+
+    with Lock('mirror'):
+        log('Mirroring {} images, {} at a time'.format(len(refs), workers))
+        try:
+            with ThreadPoolExecutor(max_workers=workers) as pool:
+                list(pool.map(one, refs))
+        finally:
+            copier.close()
+    counts['failed'] = failures + counts['failed']
+    seconds = time.monotonic() - started
+    summary = '{} copied, {} skipped, {} failed of {} images in {:.1f}s ({} MiB moved)'.format(
+        len(counts['copied']), len(counts['skipped']), len(counts['failed']),
+        len(refs) + len(problems), seconds, copier.stats['bytes-copied'] // (1 << 20))
+    results = {'summary': summary, 'copied': '\n'.join(sorted(counts['copied'])),
+               'skipped': '\n'.join(sorted(counts['skipped'])),
+               'failed': '\n'.join(counts['failed']),
+               'blobs': dict(copier.stats)}
+    if counts['failed']:
+        hookenv.action_fail('{} of {} images failed: {}'.format(
+            len(counts['failed']), len(refs) + len(problems), summary))
+    return results
+
+
+# --- images -------------------------------------------------------------------------------
+
+def images(values):
+    repository = text_param(values, 'repository')
+    tag = text_param(values, 'tag')
+    page_size = int_param(values, 'page-size', 1000, 1, 10000)
+    registry, netloc = our_registry()
+    rows, repos = registry_images.inventory(registry, repository, tag, page_size,
+                                            progress=Progress())
+    total = sum(row['size'] for row in rows)
+    return {'summary': '{} tags in {} repositories at {}'.format(len(rows), repos, netloc),
+            'text': registry_images.inventory_text(rows),
+            'json': rows, 'repositories': str(repos), 'tags': str(len(rows)),
+            'bytes': str(total)}
+
+
+# --- delete -------------------------------------------------------------------------------
+
+def delete(values, name='delete'):
+    items = registry_refs.split_list(text_param(values, 'image'))
+    if not items:
+        raise ActionError('image is required: repository:tag or repository@digest '
+                          '(several separated by spaces)')
+    if not hookenv.config().get('storage-delete'):
+        raise ActionError('{} needs storage-delete=true (juju config {} storage-delete=true); '
+                          'the registry refuses deletions otherwise'.format(
+                              name, hookenv.service_name()))
+    registry, netloc = our_registry()
+    refs = [registry_refs.own_name(item, netloc) for item in items]
+    removed, failed = [], []
+    with Lock(name):
+        for item, ref in zip(items, refs):
+            try:
+                outcome = registry_images.delete(registry, ref)
+            except RegistryError as error:
+                failed.append('{}: {}'.format(item, error))
+                continue
+            line = item
+            if outcome['kept-tags']:
+                line += ' (untagged; the manifest stays for tags {})'.format(
+                    ', '.join(outcome['kept-tags']))
+            else:
+                line += ' (manifest {} removed)'.format(outcome['removed'])
+            removed.append(line)
+            log('removed ' + line)
+    results = {'removed': '\n'.join(removed), 'failed': '\n'.join(failed),
+               'summary': '{} removed, {} failed; run garbage-collect to free the space'
+               .format(len(removed), len(failed))}
+    if failed:
+        hookenv.action_fail('{} of {} could not be removed: {}'.format(
+            len(failed), len(items), '; '.join(failed)))
+    return results
+
+
+# --- garbage-collect ----------------------------------------------------------------------
+
+def _report(message):
+    hookenv.status_set('maintenance', message)
+
+
+def _run_gc(config, dry_run):
+    name = config['registry-name']
+    image = registry_container.docker('inspect', '--format', '{{.Config.Image}}', name).strip()
+    entrypoint, cmd = (registry_container.docker(
+        'image', 'inspect', '--format', '{{json .Config.%s}}' % field, image).strip()
+        for field in ('Entrypoint', 'Cmd'))
+    entrypoint, cmd = json.loads(entrypoint) or [], json.loads(cmd) or []
+    binary = registry_images.registry_binary(entrypoint, cmd)
+    args = ['exec', name, binary, 'garbage-collect']
+    if dry_run:
+        args.append('--dry-run')
+    args.append(registry_container.config_path_for(cmd))
+    return registry_container.docker(*args, timeout=6 * 3600)
+
+
+def garbage_collect(values):
+    from charms.reactive import is_flag_set
+    dry_run = bool_param(values, 'dry-run')
+    untagged = bool_param(values, 'delete-untagged')
+    config = hookenv.config()
+    if is_flag_set('registry.stopped'):
+        raise ActionError('The registry is stopped (stop action); start it first')
+    if registry_unit.container_status() != 'running':
+        raise ActionError('The registry container is not running')
+    before = registry_images.storage_usage(HOST_DATA)
+    removed_untagged = []
+    with Lock('garbage-collect'):
+        if untagged:
+            if before[0] is None:
+                raise ActionError('delete-untagged needs filesystem storage on the unit')
+            if not config.get('storage-delete'):
+                raise ActionError('delete-untagged needs storage-delete=true')
+            registry, _ = our_registry()
+            for repo, digests in sorted(registry_images.untagged_manifests(HOST_DATA).items()):
+                for digest in digests:
+                    if not dry_run:
+                        registry.delete_manifest(repo, digest)
+                    removed_untagged.append('{}@{}'.format(repo, digest))
+            log('{} untagged manifests {}'.format(
+                len(removed_untagged), 'found' if dry_run else 'deleted'))
+        if dry_run:
+            output = _run_gc(config, True)
+        else:
+            outcome = registry_unit.configure(_report, overrides={'storage-read-only': True})
+            try:
+                if not outcome.ok:
+                    raise ActionError('Cannot make the registry read-only: ' + outcome.message)
+                log('Registry read-only; collecting garbage')
+                output = _run_gc(config, False)
+            finally:
+                restored = registry_unit.configure(_report)
+                hookenv.status_set('active' if restored.ok else 'blocked', restored.message)
+            if not restored.ok:
+                raise ActionError('Garbage collected, but the registry did not come back: '
+                                  + restored.message)
+    marked, eligible, manifests = registry_images.parse_gc_output(output)
+    after = registry_images.storage_usage(HOST_DATA)
+    results = {'blobs-marked': str(marked), 'manifests-eligible': str(manifests),
+               'untagged-manifests': '\n'.join(removed_untagged)}
+    if dry_run:
+        size = registry_images.blob_sizes(HOST_DATA, eligible)
+        results.update({'blobs-eligible': str(len(eligible)), 'bytes-eligible': str(size),
+                        'summary': 'dry run: {} blobs ({}) would be freed'.format(
+                            len(eligible), registry_images.human_size(size))})
+    elif before[0] is not None:
+        blobs, size = before[0] - after[0], before[1] - after[1]
+        results.update({'blobs-freed': str(blobs), 'bytes-freed': str(size),
+                        'summary': '{} blobs ({}) freed; registry restarted'.format(
+                            blobs, registry_images.human_size(size))})
+    else:
+        results.update({'blobs-freed': str(len(eligible)),
+                        'summary': '{} blobs freed (sizes unknown on object storage); '
+                                   'registry restarted'.format(len(eligible))})
+    return results
+
+
+# --- export and import --------------------------------------------------------------------
+
+def _unit_platform():
+    return 'linux/' + MACHINE_ARCH.get(host_platform.machine(), host_platform.machine())
+
+
+def export(values):
+    items = registry_refs.split_list(text_param(values, 'images'))
+    if not items:
+        raise ActionError('images is required: repository[:tag] entries separated by spaces')
+    kind = text_param(values, 'format', 'oci') or 'oci'
+    if kind not in ('oci', 'docker-archive'):
+        raise ActionError('format must be oci or docker-archive')
+    platform = text_param(values, 'platform') or _unit_platform()
+    path = text_param(values, 'path')
+    if path:
+        path = unit_path(path, 'path', must_exist=False)
+        if not os.path.isdir(os.path.dirname(path)):
+            raise ActionError('the directory of {} does not exist'.format(path))
+    else:
+        os.makedirs(EXPORT_DIR, mode=0o700, exist_ok=True)
+        path = os.path.join(EXPORT_DIR, 'images-{}.tar'.format(time.strftime('%Y%m%dT%H%M%S')))
+    if os.path.exists(path):
+        raise ActionError('{} already exists; give another path'.format(path))
+    registry, netloc = our_registry()
+    wanted = []
+    for item in items:
+        ref = registry_refs.own_name(item, netloc)
+        if ref.digest:
+            raise ActionError('{}: export names images by tag'.format(item))
+        tags = [ref.tag] if ref.tag else sorted(registry.tags(ref.path))
+        if not tags:
+            raise ActionError('{} is not in the registry'.format(item))
+        wanted += [(ref.path, t) for t in tags]
+    writer = registry_copy.ArchiveWriter(path, kind)
+    exported = []
+    try:
+        for repo, tag in wanted:
+            try:
+                copied = writer.add(registry, repo, tag, platform)
+            except RegistryError as error:
+                if error.status == 404:
+                    raise ActionError('{}:{} is not in the registry'.format(repo, tag))
+                raise
+            exported.append('{}:{} {}'.format(repo, tag, copied.digest))
+            log('exported {}:{}'.format(repo, tag))
+        writer.close()
+    except BaseException:
+        writer.close()
+        os.unlink(path)
+        raise
+    return {'path': path, 'format': kind, 'images': '\n'.join(exported),
+            'bytes': str(os.path.getsize(path)),
+            'summary': '{} images written to {} ({})'.format(
+                len(exported), path, registry_images.human_size(os.path.getsize(path)))}
+
+
+def _archive_name(name, repository):
+    """Reference of an archive entry: its name, or repository:name when it is only a tag."""
+    if name and ('/' in name or ':' in name):
+        return registry_refs.parse(name)
+    if not repository:
+        raise ActionError('the archive names an image only {!r}: give repository= to name it'
+                          .format(name or '(no name)'))
+    return registry_refs.parse('{}:{}'.format(repository, name or 'latest'))
+
+
+def import_(values):
+    path = unit_path(text_param(values, 'path'), 'path')
+    prefix = text_param(values, 'prefix')
+    strip_host = bool_param(values, 'strip-host')
+    repository = text_param(values, 'repository')
+    if repository:
+        registry_refs.check_repository(repository)
+    kind = registry_copy.archive_kind(path)
+    dst, netloc = our_registry()
+    imported = []
+    with Lock('import'):
+        if kind == 'oci':
+            source = registry_copy.LayoutSource(path)
+            copier = registry_copy.Copier(dst)
+            try:
+                for name, descriptor in registry_copy.layout_entries(source):
+                    annotations = descriptor.get('annotations') or {}
+                    name = annotations.get('io.containerd.image.name') or name
+                    ref = _archive_name(name, repository)
+                    repo = registry_refs.destination(ref, strip_host, prefix)
+                    copied = copier.copy(source, descriptor['digest'], repo, ref.tag or 'latest')
+                    imported.append('{}/{}:{} {}'.format(netloc, repo, ref.tag or 'latest',
+                                                         copied.digest))
+                    log('imported ' + imported[-1])
+            finally:
+                copier.close()
+                source.close()
+        else:
+            entries, source = registry_copy.docker_archive_entries(path)
+            try:
+                for repo_tags, config, layers in entries:
+                    names = [_archive_name(n, repository) for n in repo_tags] or \
+                        [_archive_name('', repository)]
+                    by_repo = {}
+                    for ref in names:
+                        by_repo.setdefault(registry_refs.destination(ref, strip_host, prefix),
+                                           []).append(ref.tag or 'latest')
+                    for repo, tags in by_repo.items():
+                        copied = registry_copy.push_docker_image(dst, source, repo, tags,
+                                                                 config, layers)
+                        imported += ['{}/{}:{} {}'.format(netloc, repo, t, copied.digest)
+                                     for t in tags]
+                        log('imported {}/{}:{}'.format(netloc, repo, ','.join(tags)))
+            finally:
+                source.close()
+    return {'format': kind, 'images': '\n'.join(imported),
+            'summary': '{} images imported from {}'.format(len(imported), path)}

@@ -1,0 +1,234 @@
+"""What the registry holds, and removing it: inventory, delete, garbage collection.
+
+inventory() and delete() talk to the registry through registry_api; the garbage-collection
+helpers are pure (output parsing, the registry binary of an image) or read the filesystem
+storage (sizes, manifests nobody references).
+"""
+import json
+import os
+import re
+from concurrent.futures import ThreadPoolExecutor
+
+from charms.layer import registry_refs
+from charms.layer.registry_api import RegistryError
+from charms.layer.registry_copy import blobs_of, is_index, platform_string
+
+GC_ELIGIBLE = re.compile(r'blob eligible for deletion: (sha256:[0-9a-f]{64})')
+GC_SUMMARY = re.compile(r'(\d+) blobs marked, (\d+) blobs and (\d+) manifests eligible')
+
+
+# --- inventory -----------------------------------------------------------------------------
+
+def inventory(registry, repository='', tag='', page_size=1000, workers=8, progress=None):
+    """[{repository, tag, digest, media-type, platforms, size}] sorted by repository and tag.
+
+    repository and tag are glob patterns ('' matches all). size: bytes of the manifest(s)
+    and every distinct blob they reference (all platforms of an index).
+    """
+    repos = [r for r in registry.catalog(page_size) if registry_refs.matches(r, repository)]
+    if progress:
+        progress('{} repositories match'.format(len(repos)))
+    cache = {}
+
+    def manifest(repo, reference):
+        key = reference if reference.startswith('sha256:') else None
+        if key and key in cache:
+            return cache[key]
+        value = registry.manifest(repo, reference)
+        cache[value[0]] = value
+        return value
+
+    def config_platform(repo, descriptor):
+        key = ('config', descriptor['digest'])
+        if key not in cache:
+            try:
+                document = json.loads(registry.blob(repo, descriptor['digest']))
+                cache[key] = platform_string({'os': document.get('os'),
+                                              'architecture': document.get('architecture'),
+                                              'variant': document.get('variant')})
+            except (RegistryError, ValueError):
+                cache[key] = ''
+        return cache[key]
+
+    def one(repo):
+        rows = []
+        for name in sorted(registry.tags(repo, page_size)):
+            if not registry_refs.matches(name, tag):
+                continue
+            digest, media_type, data = manifest(repo, name)
+            document = json.loads(data)
+            blobs, size = {}, len(data)
+            if is_index(media_type):
+                platforms = []
+                for entry in document.get('manifests') or ():
+                    platforms.append(platform_string(entry.get('platform')))
+                    size += entry.get('size', 0)
+                    try:
+                        child = json.loads(manifest(repo, entry['digest'])[2])
+                    except RegistryError:
+                        continue
+                    blobs.update((b['digest'], b.get('size', 0)) for b in blobs_of(child))
+            else:
+                blobs.update((b['digest'], b.get('size', 0)) for b in blobs_of(document))
+                platforms = [config_platform(repo, document['config'])] \
+                    if document.get('config') else []
+            rows.append({'repository': repo, 'tag': name, 'digest': digest,
+                         'media-type': media_type, 'platforms': [p for p in platforms if p],
+                         'size': size + sum(blobs.values())})
+        return rows
+
+    out = []
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        for done, rows in enumerate(pool.map(one, repos), 1):
+            out += rows
+            if progress and done % 500 == 0:
+                progress('{}/{} repositories read'.format(done, len(repos)))
+    return out, len(repos)
+
+
+def human_size(size):
+    for unit in ('B', 'KiB', 'MiB', 'GiB'):
+        if size < 1024 or unit == 'GiB':
+            return ('{:.0f} {}' if unit == 'B' else '{:.1f} {}').format(size, unit)
+        size /= 1024.0
+
+
+def inventory_text(rows):
+    """A readable table: one line per tag."""
+    if not rows:
+        return 'no images'
+    lines = []
+    for row in rows:
+        lines.append('{}:{}  {}  {}  {}'.format(
+            row['repository'], row['tag'], row['digest'][:19], human_size(row['size']),
+            ','.join(row['platforms']) or '-'))
+    return '\n'.join(lines)
+
+
+# --- delete --------------------------------------------------------------------------------
+
+def delete(registry, ref):
+    """Remove ref (repository:tag or repository@digest) from the registry.
+
+    By digest: the manifest and every tag naming it go. By tag: only that tag goes; other
+    tags of the same manifest are put back (Distribution 2.x can only delete manifests).
+    Returns {'removed': digest, 'kept-tags': [...]}.
+    """
+    if ref.digest:
+        registry.delete_manifest(ref.path, ref.digest)
+        return {'removed': ref.digest, 'kept-tags': []}
+    try:
+        digest, media_type, data = registry.manifest(ref.path, ref.tag or 'latest')
+    except RegistryError as error:
+        if error.status == 404:
+            raise RegistryError('{}:{} is not in the registry'.format(
+                ref.path, ref.tag or 'latest'), 404)
+        raise
+    others = [t for t in registry.tags(ref.path)
+              if t != (ref.tag or 'latest') and registry.manifest_digest(ref.path, t) == digest]
+    registry.delete_manifest(ref.path, digest)
+    for other in others:
+        registry.put_manifest(ref.path, other, media_type, data)
+    return {'removed': digest if not others else None, 'kept-tags': others}
+
+
+# --- garbage collection ------------------------------------------------------------------
+
+def registry_binary(entrypoint, cmd):
+    """The registry program inside an image: the entrypoint, unless it is a wrapper
+    script (the official images run /entrypoint.sh, which execs /bin/registry)."""
+    for argv in (entrypoint or [], cmd or []):
+        if argv and argv[0].startswith('/') and not argv[0].endswith('.sh'):
+            return argv[0]
+    return '/bin/registry'
+
+
+def parse_gc_output(text):
+    """(blobs marked, eligible blob digests, eligible manifest count) of garbage-collect."""
+    eligible = list(dict.fromkeys(GC_ELIGIBLE.findall(text)))
+    summary = GC_SUMMARY.search(text)
+    marked = int(summary.group(1)) if summary else None
+    manifests = int(summary.group(3)) if summary else 0
+    return marked, eligible, manifests
+
+
+def _blob_path(data_dir, digest):
+    algorithm, _, hexdigest = digest.partition(':')
+    return os.path.join(data_dir, 'docker', 'registry', 'v2', 'blobs', algorithm,
+                        hexdigest[:2], hexdigest, 'data')
+
+
+def blob_sizes(data_dir, digests):
+    """Total bytes of the blobs that exist in filesystem storage under data_dir."""
+    total = 0
+    for digest in digests:
+        try:
+            total += os.path.getsize(_blob_path(data_dir, digest))
+        except OSError:
+            pass
+    return total
+
+
+def storage_usage(data_dir):
+    """(blob count, bytes) of filesystem storage, or (None, None) without it."""
+    root = os.path.join(data_dir, 'docker', 'registry', 'v2', 'blobs')
+    if not os.path.isdir(root):
+        return None, None
+    count = size = 0
+    for directory, _, files in os.walk(root):
+        if 'data' in files:
+            count += 1
+            size += os.path.getsize(os.path.join(directory, 'data'))
+    return count, size
+
+
+def _read_link(path):
+    try:
+        with open(path) as stream:
+            return stream.read().strip()
+    except OSError:
+        return None
+
+
+def untagged_manifests(data_dir):
+    """{repository: [digest]} of manifests no tag reaches, read from filesystem storage.
+
+    A manifest is kept when a tag names it, or when an index a tag names lists it (the
+    per-platform manifests of multi-arch images, which registry 2.8's --delete-untagged
+    wrongly removes).
+    """
+    root = os.path.join(data_dir, 'docker', 'registry', 'v2', 'repositories')
+    out = {}
+    for directory, subdirs, _ in os.walk(root):
+        if '_manifests' not in subdirs:
+            continue
+        repo = os.path.relpath(directory, root)
+        subdirs[:] = [d for d in subdirs if not d.startswith('_')]
+        manifests = os.path.join(directory, '_manifests')
+        revisions_dir = os.path.join(manifests, 'revisions', 'sha256')
+        revisions = {'sha256:' + h for h in _listdir(revisions_dir)
+                     if os.path.exists(os.path.join(revisions_dir, h, 'link'))}
+        reached = set()
+        for tag in _listdir(os.path.join(manifests, 'tags')):
+            digest = _read_link(os.path.join(manifests, 'tags', tag, 'current', 'link'))
+            if digest:
+                reached.add(digest)
+        for digest in list(reached):
+            try:
+                with open(_blob_path(data_dir, digest), 'rb') as stream:
+                    document = json.loads(stream.read())
+            except (OSError, ValueError):
+                continue
+            for entry in document.get('manifests') or ():
+                reached.add(entry.get('digest'))
+        untagged = sorted(revisions - reached)
+        if untagged:
+            out[repo] = untagged
+    return out
+
+
+def _listdir(path):
+    try:
+        return os.listdir(path)
+    except OSError:
+        return []
