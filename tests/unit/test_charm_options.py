@@ -5,7 +5,10 @@ meaningful (e.g. an S3 bucket for the storage-s3-* options), changes ONE option,
 what the registry then sees: its config.yml, the docker run arguments, the env file, the
 files it mounts. The changed configuration must also be valid.
 """
+import contextlib
+import functools
 from collections import namedtuple
+from unittest import mock
 
 import pytest
 from passlib.apache import HtpasswdFile
@@ -113,11 +116,26 @@ def all_of(*checks):
     return check
 
 
-Case = namedtuple('Case', 'option value base check changes_fingerprint')
+Case = namedtuple('Case', 'option value base check changes_fingerprint distribution3')
 
 
-def case(option, value, check, base=None, changes_fingerprint=True):
-    return Case(option, value, base or {}, check, changes_fingerprint)
+def case(option, value, check, base=None, changes_fingerprint=True, distribution3=False):
+    """distribution3: run with a Distribution 3.x registry image (3.x-only options)."""
+    return Case(option, value, base or {}, check, changes_fingerprint, distribution3)
+
+
+@contextlib.contextmanager
+def image_generation(distribution3):
+    """Validate and render as for a 3.x registry image when distribution3."""
+    if not distribution3:
+        yield
+        return
+    from charms.layer import registry_unit, registry_validation
+    with mock.patch.object(registry_validation, 'validate', functools.partial(
+            registry_validation.validate, distribution3=True)), \
+            mock.patch.object(registry_unit, 'facts', functools.partial(
+                registry_unit.facts, distribution3=True)):
+        yield
 
 
 EXPECTATIONS = [
@@ -151,6 +169,9 @@ EXPECTATIONS = [
     case('cache-password', 'pw2', cfg('proxy.password', 'pw2'),
          base={'cache-remoteurl': 'https://up.example.com', 'cache-username': 'bob',
                'cache-password': 'pw'}),
+    # proxy.ttl exists from Distribution 3 on; a 2.8 image blocks (test_charm_validation)
+    case('cache-ttl', '72h', cfg('proxy.ttl', '72h'),
+         base={'cache-remoteurl': 'https://up.example.com'}, distribution3=True),
     # http / debug
     case('debug-port', 6001, cfg('http.debug.addr', ':6001'),
          base={'prometheus-metrics': True}),
@@ -245,7 +266,7 @@ EXPECTATIONS = [
     case('storage-s3-bucket', 'images', all_of(
         cfg('storage.s3', {'bucket': 'images', 'region': 'us-east-1', 'forcepathstyle': False,
                            'encrypt': False, 'secure': True, 'skipverify': False,
-                           'v4auth': False, 'chunksize': 10485760,
+                           'v4auth': True, 'chunksize': 10485760,
                            'multipartcopychunksize': 33554432,
                            'multipartcopymaxconcurrency': 100,
                            'multipartcopythresholdsize': 33554432,
@@ -264,7 +285,9 @@ EXPECTATIONS = [
     case('storage-s3-keyid', 'kms-key', cfg('storage.s3.keyid', 'kms-key'), base=S3),
     case('storage-s3-secure', False, cfg('storage.s3.secure', False), base=S3),
     case('storage-s3-skip-verify', True, cfg('storage.s3.skipverify', True), base=S3),
-    case('storage-s3-skip-v4-auth', False, cfg('storage.s3.v4auth', True), base=S3),
+    # skip-v4-auth applies to S3-compatible endpoints only (Amazon S3 accepts only v4)
+    case('storage-s3-skip-v4-auth', False, cfg('storage.s3.v4auth', True),
+         base=dict(S3, **{'storage-s3-regionendpoint': 'http://minio.example.com:9000'})),
     case('storage-s3-chunksize', 6291456, cfg('storage.s3.chunksize', 6291456), base=S3),
     case('storage-s3-multipartcopychunksize', 6291456,
          cfg('storage.s3.multipartcopychunksize', 6291456), base=S3),
@@ -309,8 +332,9 @@ def test_every_case_changes_the_option_from_its_base():
 
 @pytest.mark.parametrize('c', EXPECTATIONS, ids=[c.option for c in EXPECTATIONS])
 def test_option_takes_effect(c):
-    base = run(with_options(c.base), disk=DISK)
-    changed = run(with_options(c.base, **{c.option: c.value}), disk=DISK)
+    with image_generation(c.distribution3):
+        base = run(with_options(c.base), disk=DISK)
+        changed = run(with_options(c.base, **{c.option: c.value}), disk=DISK)
     assert changed.problems == [], changed.problems
     c.check(changed, base)
     if c.changes_fingerprint:

@@ -96,6 +96,18 @@ INVALID = [
     ('s3-storageclass', dict(S3, **{'storage-s3-storageclass': 'GLACIER'}),
      'storage-s3-storageclass'),
     ('s3-objectacl', dict(S3, **{'storage-s3-objectacl': 'everyone'}), 'storage-s3-objectacl'),
+    # a bucket ACL, not an object ACL: the registry's driver refuses to start with it
+    ('s3-objectacl-bucket-only', dict(S3, **{'storage-s3-objectacl': 'log-delivery-write'}),
+     'storage-s3-objectacl'),
+    ('s3-loglevel', dict(S3, **{'storage-s3-loglevel': 'verbose'}), 'storage-s3-loglevel'),
+    # registry 2.8 needs a region even with an endpoint
+    ('s3-endpoint-without-region', {'storage-s3-bucket': 'b',
+                                    'storage-s3-regionendpoint': 'https://minio:9000'},
+     'storage-s3-region'),
+    ('s3-storageclass-3x-only', dict(S3, **{'storage-s3-storageclass': 'GLACIER_IR'}),
+     'storage-s3-storageclass'),
+    ('cache-ttl-on-2.8', {'cache-remoteurl': 'https://up.example.com', 'cache-ttl': '72h'},
+     'cache-ttl'),
     ('s3-chunksize', dict(S3, **{'storage-s3-chunksize': 5242879}), 'storage-s3-chunksize'),
     ('s3-copychunksize', dict(S3, **{'storage-s3-multipartcopychunksize': 1024}),
      'storage-s3-multipartcopychunksize'),
@@ -130,8 +142,11 @@ VALID = [
     ('basic-auth', {'auth-basic-password': 'pw'}),
     ('swift', SWIFT),
     ('s3', S3),
-    ('s3-endpoint-only', {'storage-s3-bucket': 'b',
-                          'storage-s3-regionendpoint': 'https://minio.example.com:9000'}),
+    ('s3-endpoint-and-region', {'storage-s3-bucket': 'b', 'storage-s3-region': 'us-east-1',
+                                'storage-s3-regionendpoint': 'https://minio.example.com:9000',
+                                'storage-s3-skip-v4-auth': True}),
+    ('s3-lowercase-storageclass', dict(S3, **{'storage-s3-storageclass': 'reduced_redundancy'})),
+    ('s3-every-acl', dict(S3, **{'storage-s3-objectacl': 'bucket-owner-full-control'})),
     ('tls-blobs-wrapped', {'tls-cert-blob': b64(CERT_PEM)[:10] + '\n' + b64(CERT_PEM)[10:],
                            'tls-key-blob': b64(KEY_PEM), 'tls-ca-blob': b64(CA_PEM)}),
     ('http-host-path', {'http-host': 'https://example.com/registry/'}),
@@ -201,3 +216,54 @@ def test_describe_counts_the_rest():
 def test_describe_of_real_validation():
     message = describe(validate(with_options({'storage-cache': 'redis'})))
     assert message == 'Invalid config: storage-cache: must be one of inmemory, disabled'
+
+
+# --- Distribution 3.x images ---------------------------------------------------------------
+
+VALID_3X = [
+    ('s3-endpoint-only', {'storage-s3-bucket': 'b',
+                          'storage-s3-regionendpoint': 'https://minio.example.com:9000'}),
+    ('s3-storageclass-3x', dict(S3, **{'storage-s3-storageclass': 'INTELLIGENT_TIERING'})),
+    ('s3-loglevel-3x', dict(S3, **{'storage-s3-loglevel': 'debugwithrequesterrors'})),
+    ('cache-ttl-hours', {'cache-remoteurl': 'https://up.example.com', 'cache-ttl': '72h'}),
+    ('cache-ttl-mixed', {'cache-remoteurl': 'https://up.example.com', 'cache-ttl': '1h30m'}),
+    ('cache-ttl-fraction', {'cache-remoteurl': 'https://up.example.com', 'cache-ttl': '1.5h'}),
+    ('cache-ttl-never', {'cache-remoteurl': 'https://up.example.com', 'cache-ttl': '0'}),
+]
+
+
+@pytest.mark.parametrize('changes', [c for _, c in VALID_3X], ids=[i for i, _ in VALID_3X])
+def test_valid_with_distribution_3(changes):
+    assert validate(with_options(changes), distribution3=True) == []
+
+
+INVALID_3X = [
+    ('swift', SWIFT, 'storage-swift-authurl'),
+    ('s3-no-region-no-endpoint', {'storage-s3-bucket': 'b'}, 'storage-s3-region'),
+    ('cache-ttl-days', {'cache-remoteurl': 'https://up.example.com', 'cache-ttl': '7d'},
+     'cache-ttl'),
+    ('cache-ttl-negative', {'cache-remoteurl': 'https://up.example.com', 'cache-ttl': '-1h'},
+     'cache-ttl'),
+    ('cache-ttl-no-unit', {'cache-remoteurl': 'https://up.example.com', 'cache-ttl': '72'},
+     'cache-ttl'),
+    ('cache-ttl-without-cache', {'cache-ttl': '72h'}, 'cache-ttl'),
+]
+
+
+@pytest.mark.parametrize('changes,option', [(c, o) for _, c, o in INVALID_3X],
+                         ids=[i for i, _, _ in INVALID_3X])
+def test_invalid_with_distribution_3(changes, option):
+    assert option in options_of(validate(with_options(changes), distribution3=True))
+
+
+def test_swift_on_distribution_3_says_why():
+    problems = validate(with_options(SWIFT), distribution3=True)
+    assert ConfigProblem('storage-swift-authurl', 'Swift storage needs a 2.x registry-image '
+                         '(Distribution 3 dropped the swift driver)') in problems
+
+
+def test_cache_ttl_on_2_8_says_what_is_needed():
+    problems = validate(with_options({'cache-remoteurl': 'https://up.example.com',
+                                      'cache-ttl': '72h'}))
+    assert problems == [ConfigProblem('cache-ttl', 'needs a 3.x registry-image (registry 2.8 '
+                                      'always keeps cached content for 7 days)')]

@@ -7,6 +7,7 @@ templates/config.yml.j2. Both are pure: nothing is read from or written to the s
 import json
 import os
 from collections import namedtuple
+from urllib.parse import urlsplit
 
 from charms.templating.jinja2 import render
 
@@ -28,7 +29,9 @@ Facts = namedtuple('Facts', 'listen_host http_secret tls distribution3')
 TlsSettings = namedtuple('TlsSettings', 'minimum_version client_cas')
 
 # storage-s3-<suffix> → parameter of the registry's s3 driver. storage-s3-skip-v4-auth is
-# the inverse of v4auth and handled apart.
+# the inverse of v4auth and handled apart (see s3_signs_v4). forcepathstyle, usedualstack,
+# accelerate and loglevel are read by Distribution 3 only; 2.8 ignores them (and always
+# uses path-style requests with a regionendpoint).
 S3_PARAMETERS = {
     'accesskey': 'accesskey', 'secretkey': 'secretkey', 'region': 'region',
     'regionendpoint': 'regionendpoint', 'forcepathstyle': 'forcepathstyle',
@@ -50,13 +53,32 @@ def _set(value):
     return value is not None and value != ''
 
 
+def is_amazon_s3(config):
+    """Whether S3 storage is Amazon's own: no endpoint, or one at amazonaws.com."""
+    endpoint = config.get('storage-s3-regionendpoint')
+    if not endpoint:
+        return True
+    host = (urlsplit(endpoint).hostname or '').rstrip('.')
+    return host == 'amazonaws.com' or host.endswith('.amazonaws.com')
+
+
+def s3_signs_v4(config):
+    """Whether the s3 driver signs requests with AWS signature version 4.
+
+    Amazon S3 accepts only v4, and the registry refuses to start on Amazon S3 without it,
+    so storage-s3-skip-v4-auth (whose historical default is true) only applies to
+    S3-compatible services at a storage-s3-regionendpoint.
+    """
+    return is_amazon_s3(config) or not config.get('storage-s3-skip-v4-auth')
+
+
 def storage_driver(config):
     """('s3'|'swift'|'filesystem', parameters) chosen by the options."""
     if _set(config.get('storage-s3-bucket')):
         params = {param: config.get('storage-s3-' + suffix)
                   for suffix, param in S3_PARAMETERS.items()}
         params = {k: v for k, v in params.items() if _set(v)}
-        params['v4auth'] = not config.get('storage-s3-skip-v4-auth')
+        params['v4auth'] = s3_signs_v4(config)
         return 's3', params
     if _set(config.get('storage-swift-authurl')):
         params = {p: config.get('storage-swift-' + p) for p in SWIFT_PARAMETERS}
@@ -109,7 +131,11 @@ def registry_context(config, facts):
     if config.get('cache-remoteurl'):
         context['proxy'] = {'remoteurl': config['cache-remoteurl'],
                             'username': config.get('cache-username') or None,
-                            'password': config.get('cache-password') or None}
+                            'password': config.get('cache-password') or None,
+                            # proxy.ttl exists from Distribution 3 on (validation blocks
+                            # cache-ttl with a 2.8 image).
+                            'ttl': (config.get('cache-ttl') or None)
+                            if facts.distribution3 else None}
     return context
 
 

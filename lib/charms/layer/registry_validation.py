@@ -15,10 +15,18 @@ ConfigProblem = namedtuple('ConfigProblem', 'option message')
 LOG_LEVELS = ('error', 'warn', 'info', 'debug')
 STORAGE_CACHES = ('inmemory', 'disabled')
 CONTAINER_NETWORKS = ('host', 'bridge')
+# Storage classes and canned ACLs the registry's s3 driver accepts (it refuses to start on
+# any other value); Distribution 3 knows more storage classes than 2.8.
 S3_STORAGE_CLASSES = ('STANDARD', 'REDUCED_REDUNDANCY', 'NONE')
+S3_STORAGE_CLASSES_3 = S3_STORAGE_CLASSES + ('STANDARD_IA', 'ONEZONE_IA', 'INTELLIGENT_TIERING',
+                                             'OUTPOSTS', 'GLACIER_IR')
 S3_OBJECT_ACLS = ('private', 'public-read', 'public-read-write', 'authenticated-read',
-                  'aws-exec-read', 'bucket-owner-read', 'bucket-owner-full-control',
-                  'log-delivery-write')
+                  'aws-exec-read', 'bucket-owner-read', 'bucket-owner-full-control')
+# Levels of the AWS SDK logger that Distribution 3's s3 driver knows (it treats any other
+# value as off).
+S3_LOG_LEVELS = ('off', 'debug', 'debugwithsigning', 'debugwithhttpbody',
+                 'debugwithrequestretries', 'debugwithrequesterrors',
+                 'debugwitheventstreambody')
 S3_MIN_CHUNK = 5 * 1024 * 1024
 BASE64_OPTIONS = ('tls-ca-blob', 'tls-cert-blob', 'tls-key-blob', 'auth-token-root-certs')
 TOKEN_OPTIONS = ('auth-token-realm', 'auth-token-service', 'auth-token-issuer',
@@ -26,6 +34,8 @@ TOKEN_OPTIONS = ('auth-token-realm', 'auth-token-service', 'auth-token-issuer',
 SWIFT_REQUIRED = ('storage-swift-authurl', 'storage-swift-username', 'storage-swift-password',
                   'storage-swift-container')
 # Docker's own rule for container names.
+# A Go duration (time.ParseDuration) without a sign: 0, 90m, 72h, 1h30m, 1.5h.
+GO_DURATION = re.compile(r'^(0|((\d+(\.\d*)?|\.\d+)(ns|us|µs|μs|ms|s|m|h))+)$')
 CONTAINER_NAME = re.compile(r'^[a-zA-Z0-9][a-zA-Z0-9_.-]*$')
 # A docker image reference: [host[:port]/]path[:tag][@digest]
 IMAGE_REFERENCE = re.compile(
@@ -129,6 +139,10 @@ def validate(config, distribution3=False):
     _check_url(config, 'registry-https-proxy', problems, path='none')
 
     _check_url(config, 'cache-remoteurl', problems, path='none')
+    if urlsplit(_text(config, 'cache-remoteurl')).password:
+        # The URL is shown in the status; the password belongs in cache-password.
+        problems.append(ConfigProblem('cache-remoteurl', 'must not contain credentials (use '
+                                      'cache-username and cache-password)'))
     if bool(_text(config, 'cache-username')) != bool(_text(config, 'cache-password')):
         problems.append(ConfigProblem('cache-password',
                                       'cache-username and cache-password go together'))
@@ -136,6 +150,17 @@ def validate(config, distribution3=False):
             and not _text(config, 'cache-remoteurl'):
         problems.append(ConfigProblem('cache-remoteurl',
                                       'is required when cache credentials are set'))
+    cache_ttl = _text(config, 'cache-ttl')
+    if cache_ttl:
+        if not GO_DURATION.match(cache_ttl):
+            problems.append(ConfigProblem('cache-ttl', 'must be a duration such as 72h, 90m or '
+                                          '0 (never expire)'))
+        elif not _text(config, 'cache-remoteurl'):
+            problems.append(ConfigProblem('cache-ttl', 'only applies to a pull-through cache '
+                                          '(set cache-remoteurl)'))
+        elif not distribution3:
+            problems.append(ConfigProblem('cache-ttl', 'needs a 3.x registry-image (registry '
+                                          '2.8 always keeps cached content for 7 days)'))
 
     swift = any(_text(config, o) for o in ('storage-swift-authurl', 'storage-swift-username',
                                            'storage-swift-password'))
@@ -155,8 +180,12 @@ def validate(config, distribution3=False):
         if swift:
             problems.append(ConfigProblem('storage-s3-bucket',
                                           'S3 and Swift storage cannot both be configured'))
-        if not (_text(config, 'storage-s3-region') or _text(config, 'storage-s3-regionendpoint')):
-            problems.append(ConfigProblem('storage-s3-region',
+        # Registry 2.8 wants a region even with an endpoint (S3-compatible services take
+        # any, e.g. us-east-1); 3.x only without one.
+        if not _text(config, 'storage-s3-region') and \
+                (not distribution3 or not _text(config, 'storage-s3-regionendpoint')):
+            problems.append(ConfigProblem('storage-s3-region', 'is required for S3 storage'
+                                          if not distribution3 else
                                           'storage-s3-region or storage-s3-regionendpoint '
                                           'is required for S3 storage'))
         if bool(_text(config, 'storage-s3-accesskey')) != \
@@ -165,11 +194,16 @@ def validate(config, distribution3=False):
                                           'storage-s3-accesskey and storage-s3-secretkey '
                                           'go together'))
         _check_url(config, 'storage-s3-regionendpoint', problems, path='none')
-        if _text(config, 'storage-s3-storageclass') not in S3_STORAGE_CLASSES:
+        classes = S3_STORAGE_CLASSES_3 if distribution3 else S3_STORAGE_CLASSES
+        if _text(config, 'storage-s3-storageclass').upper() not in classes:
             problems.append(ConfigProblem('storage-s3-storageclass',
-                                          'must be one of ' + ', '.join(S3_STORAGE_CLASSES)))
+                                          'must be one of ' + ', '.join(classes)))
         if _text(config, 'storage-s3-objectacl') not in S3_OBJECT_ACLS:
-            problems.append(ConfigProblem('storage-s3-objectacl', 'is not a canned S3 ACL'))
+            problems.append(ConfigProblem('storage-s3-objectacl',
+                                          'must be one of ' + ', '.join(S3_OBJECT_ACLS)))
+        if _text(config, 'storage-s3-loglevel').lower() not in S3_LOG_LEVELS:
+            problems.append(ConfigProblem('storage-s3-loglevel',
+                                          'must be one of ' + ', '.join(S3_LOG_LEVELS)))
         for option in ('storage-s3-chunksize', 'storage-s3-multipartcopychunksize',
                        'storage-s3-multipartcopythresholdsize'):
             if (config.get(option) or 0) < S3_MIN_CHUNK:
