@@ -7,6 +7,7 @@
 #   - A venv at $LOCALJUJU_VENV from the system python with system packages visible, as
 #     layer:basic builds on a unit, filled from wheelhouse.txt built from sdists with no
 #     Rust toolchain on PATH (a unit has none).
+#   - moto_server (S3-compatible test server) in its own venv at $MOTO_VENV.
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 venv=${LOCALJUJU_VENV:-/opt/docker-registry-venv}
@@ -42,4 +43,11 @@ if [ ! -x "$venv/bin/python" ] || ! "$venv/bin/python" -c 'import charms.reactiv
     PATH=$norust_path "$venv/bin/pip" install -q --no-binary :all: -r "$here/wheelhouse.txt"
     "$venv/bin/pip" install -q pytest mock charms.unit_test
 fi
-echo "bootstrap: packages, dockerd and $venv ready"
+# moto_server, the S3-compatible server of the storage tests, in a venv of its own: its
+# dependencies (Flask, Jinja2 3, ...) would replace the charm's pinned ones.
+moto_venv=${MOTO_VENV:-/opt/moto-venv}
+if [ ! -x "$moto_venv/bin/moto_server" ]; then
+    /usr/bin/python3 -m venv "$moto_venv"
+    "$moto_venv/bin/pip" install -q 'moto[server]==5.2.5'
+fi
+echo "bootstrap: packages, dockerd, $venv and $moto_venv ready"
