@@ -136,10 +136,11 @@ class Registry:
                     self._username, self._password).encode()).decode()
         return None
 
-    def _authenticate(self, header, scope):
+    def _authenticate(self, header, scope, sent):
+        """Get what a 401 asks for; sent: the Authorization the refused request carried."""
         scheme, params = _challenge(header)
         if scheme == 'basic':
-            if self._username is None or self._basic:
+            if self._username is None or (sent or '').startswith('Basic '):
                 raise RegistryError('{}: authentication required (check the credentials)'
                                     .format(self.netloc), 401)
             self._basic = True
@@ -185,7 +186,7 @@ class Registry:
             if response.status == 401 and attempt < 2 and (body is None or
                                                             isinstance(body, bytes)):
                 response.read()
-                self._authenticate(response.getheader('WWW-Authenticate'), scope)
+                self._authenticate(response.getheader('WWW-Authenticate'), scope, auth)
                 continue
             break
         if follow and response.status in (301, 302, 303, 307, 308) and method in ('GET',

@@ -154,7 +154,7 @@ def _push_from_engine(dst, image, repo, tag):
 
 def image_list(values):
     """References to mirror from images=, file= and the image-list resource."""
-    text = text_param(values, 'images')
+    text = text_param(values, 'images').replace(',', ' ')
     path = text_param(values, 'file')
     if path:
         path = unit_path(path, 'file')

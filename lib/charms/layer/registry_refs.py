@@ -39,9 +39,9 @@ def _split_host(name):
 def parse(text):
     """Reference of 'host[:port]/path[:tag][@digest]'; raises InvalidReference."""
     if not isinstance(text, str) or not text or len(text) > 512:
-        raise InvalidReference('an image reference must be a non-empty string')
+        raise InvalidReference('invalid image reference: it must be a non-empty string')
     if text != text.strip() or any(c.isspace() for c in text):
-        raise InvalidReference('{!r}: an image reference has no spaces'.format(text))
+        raise InvalidReference('invalid image reference {!r}: spaces are not allowed'.format(text))
     name, digest = text, None
     if '@' in text:
         name, digest = text.split('@', 1)
