@@ -49,12 +49,18 @@ class ForwardProxy:
                     return
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length) if length else None
-                headers = {k: v for k, v in self.headers.items()
-                           if k.lower() not in HOP_BY_HOP}
                 path = parts.path + ("?" + parts.query if parts.query else "")
                 conn = http.client.HTTPConnection(proxy.target_host, parts.port, timeout=60)
                 try:
-                    conn.request(self.command, path, body=body, headers=headers)
+                    # Header by header: registry clients repeat Accept once per media type.
+                    conn.putrequest(self.command, path, skip_host=True,
+                                    skip_accept_encoding=True)
+                    for key, value in self.headers.items():
+                        if key.lower() not in HOP_BY_HOP | {"content-length"}:
+                            conn.putheader(key, value)
+                    if body is not None:
+                        conn.putheader("Content-Length", str(len(body)))
+                    conn.endheaders(body)
                     response = conn.getresponse()
                     data = response.read()
                 except OSError as error:
@@ -64,9 +70,12 @@ class ForwardProxy:
                     conn.close()
                 self.send_response(response.status, response.reason)
                 for key, value in response.getheaders():
-                    if key.lower() not in HOP_BY_HOP and key.lower() != "content-length":
+                    # A HEAD answer's Content-Length is the size of what a GET would send.
+                    if key.lower() not in HOP_BY_HOP and (
+                            key.lower() != "content-length" or self.command == "HEAD"):
                         self.send_header(key, value)
-                self.send_header("Content-Length", str(len(data)))
+                if self.command != "HEAD":
+                    self.send_header("Content-Length", str(len(data)))
                 self.send_header("Connection", "close")
                 self.end_headers()
                 if self.command != "HEAD":
