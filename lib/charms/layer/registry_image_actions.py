@@ -188,7 +188,7 @@ def mirror(values):
     username, password = _credentials(values)
     sources = Sources(username, password, bool_param(values, 'insecure'))
     dst, netloc = our_registry()
-    copier = registry_copy.Copier(dst, blob_workers=max(4, workers))
+    copier = registry_copy.Copier(dst, blob_workers=max(8, 2 * workers))
     counts = {'copied': [], 'skipped': [], 'failed': []}
     failures = ['{} (invalid entry)'.format(p) for p in problems]
     done, lock, started = [0], threading.Lock(), time.monotonic()

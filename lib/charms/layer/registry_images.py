@@ -137,9 +137,11 @@ def delete(registry, ref):
 def registry_binary(entrypoint, cmd):
     """The registry program inside an image: the entrypoint, unless it is a wrapper
     script (the official images run /entrypoint.sh, which execs /bin/registry)."""
-    for argv in (entrypoint or [], cmd or []):
-        if argv and argv[0].startswith('/') and not argv[0].endswith('.sh'):
-            return argv[0]
+    if entrypoint:
+        if entrypoint[0].startswith('/') and not entrypoint[0].endswith('.sh'):
+            return entrypoint[0]
+    elif cmd and cmd[0].startswith('/') and not cmd[0].endswith(('.sh', '.yml', '.yaml')):
+        return cmd[0]
     return '/bin/registry'
 
 

@@ -23,6 +23,7 @@ ARCHES = ('amd64', 'arm64', 'ppc64le', 's390x')
 # host: registry host[:port] as written, or None; path: repository path as written;
 # tag and digest: None when absent.
 Reference = namedtuple('Reference', 'host path tag digest')
+_PLACEHOLDER = re.compile(r'\{\{\s*([a-z_]+)\s*\}\}')
 
 
 class InvalidReference(ValueError):
@@ -130,7 +131,8 @@ def parse_image_list(text, arches=ARCHES, sections=None):
     """
     refs, problems, seen = [], [], set()
     for number, raw in enumerate(text.splitlines(), 1):
-        line = raw.split('#', 1)[0].strip()
+        # '{{ arch }}' holds spaces: close them up before splitting the line on spaces.
+        line = _PLACEHOLDER.sub(lambda m: '{{%s}}' % m.group(1), raw.split('#', 1)[0]).strip()
         if not line:
             continue
         label = None
@@ -154,9 +156,6 @@ def parse_image_list(text, arches=ARCHES, sections=None):
                 seen.add(item)
                 refs.append(item)
     return refs, problems
-
-
-_PLACEHOLDER = re.compile(r'\{\{\s*([a-z_]+)\s*\}\}')
 
 
 def _expand_placeholders(items, arches):

@@ -1,0 +1,380 @@
+"""Copy, inventory, delete and garbage-collection helpers with an in-memory registry, and
+the action plumbing (lock, parameters, results, failures) with hookenv mocked."""
+import hashlib
+import io
+import json
+import os
+import threading
+from unittest import mock
+
+import pytest
+
+from charms.layer import action_support, registry_copy, registry_images, registry_refs
+from charms.layer.registry_api import RegistryError, _challenge, _next_link
+
+OCI_INDEX = 'application/vnd.oci.image.index.v1+json'
+OCI_MANIFEST = 'application/vnd.oci.image.manifest.v1+json'
+
+
+def sha(data):
+    return 'sha256:' + hashlib.sha256(data).hexdigest()
+
+
+class FakeRegistry:
+    """Registry API in memory: repos -> {'blobs': set, 'manifests': {digest: (type, data)},
+    'tags': {tag: digest}}; blobs are global bytes."""
+
+    def __init__(self, url='http://fake'):
+        self.url = url
+        self.blobs, self.repos, self.calls = {}, {}, []
+        self.lock = threading.Lock()
+
+    def repo(self, name):
+        return self.repos.setdefault(name, {'blobs': set(), 'manifests': {}, 'tags': {}})
+
+    def add_blob(self, repo, data):
+        digest = sha(data)
+        self.blobs[digest] = data
+        self.repo(repo)['blobs'].add(digest)
+        return {'mediaType': 'application/octet-stream', 'digest': digest, 'size': len(data)}
+
+    def add_manifest(self, repo, document, media_type, tag=None):
+        data = json.dumps(document).encode()
+        self.repo(repo)['manifests'][sha(data)] = (media_type, data)
+        if tag:
+            self.repo(repo)['tags'][tag] = sha(data)
+        return {'mediaType': media_type, 'digest': sha(data), 'size': len(data)}
+
+    # API used by the library
+    def manifest(self, repo, reference):
+        r = self.repos.get(repo)
+        digest = reference if reference.startswith('sha256:') else \
+            (r or {}).get('tags', {}).get(reference)
+        if not r or digest not in r['manifests']:
+            raise RegistryError('not found', 404)
+        media_type, data = r['manifests'][digest]
+        return digest, media_type, data
+
+    def manifest_digest(self, repo, reference):
+        try:
+            return self.manifest(repo, reference)[0]
+        except RegistryError:
+            return None
+
+    def put_manifest(self, repo, reference, media_type, data):
+        self.calls.append(('put', repo, reference))
+        r = self.repo(repo)
+        r['manifests'][sha(data)] = (media_type, data)
+        if not reference.startswith('sha256:'):
+            r['tags'][reference] = sha(data)
+        return sha(data)
+
+    def delete_manifest(self, repo, digest):
+        self.calls.append(('delete', repo, digest))
+        r = self.repo(repo)
+        del r['manifests'][digest]
+        r['tags'] = {t: d for t, d in r['tags'].items() if d != digest}
+
+    def has_blob(self, repo, digest):
+        return digest in self.repo(repo)['blobs']
+
+    def open_blob(self, repo, digest):
+        assert digest in self.repo(repo)['blobs']
+        return io.BytesIO(self.blobs[digest])
+
+    def blob(self, repo, digest):
+        return self.open_blob(repo, digest).read()
+
+    def mount_blob(self, repo, digest, from_repo):
+        self.calls.append(('mount', repo, digest, from_repo))
+        if digest in self.repo(from_repo)['blobs']:
+            self.repo(repo)['blobs'].add(digest)
+            return True
+        return '/upload/1'
+
+    def upload(self, repo, digest, size, stream, location=None):
+        data = stream.read()
+        assert sha(data) == digest and len(data) == size
+        with self.lock:
+            self.calls.append(('upload', repo, digest))
+            self.blobs[digest] = data
+            self.repo(repo)['blobs'].add(digest)
+
+    def upload_chunks(self, repo, chunks):
+        data = b''.join(chunks)
+        self.upload(repo, sha(data), len(data), io.BytesIO(data))
+        return sha(data), len(data)
+
+    def tags(self, repo, page_size=1000):
+        return sorted(self.repos.get(repo, {}).get('tags', {}))
+
+    def catalog(self, page_size=1000, progress=None):
+        return sorted(self.repos)
+
+
+def image(reg, repo, tag, seed, shared=b'shared-layer', arch='amd64'):
+    config = reg.add_blob(repo, json.dumps({'os': 'linux', 'architecture': arch}).encode())
+    layers = [reg.add_blob(repo, shared), reg.add_blob(repo, b'own-' + seed)]
+    return reg.add_manifest(repo, {'schemaVersion': 2, 'mediaType': OCI_MANIFEST,
+                                   'config': config, 'layers': layers}, OCI_MANIFEST, tag)
+
+
+def multiarch(reg, repo, tag):
+    amd = image(reg, repo, None, b'amd', arch='amd64')
+    arm = image(reg, repo, None, b'arm', arch='arm64')
+    amd['platform'] = {'os': 'linux', 'architecture': 'amd64'}
+    arm['platform'] = {'os': 'linux', 'architecture': 'arm64', 'variant': 'v8'}
+    return reg.add_manifest(repo, {'schemaVersion': 2, 'mediaType': OCI_INDEX,
+                                   'manifests': [amd, arm]}, OCI_INDEX, tag)
+
+
+# --- copy ------------------------------------------------------------------------------------
+
+def test_copy_index_byte_exact_with_every_platform():
+    src, dst = FakeRegistry('http://src'), FakeRegistry('http://dst')
+    index = multiarch(src, 'up/multi', '1.0')
+    copier = registry_copy.Copier(dst)
+    copied = copier.copy(registry_copy.RegistrySource(src, 'up/multi'), '1.0', 'm/multi', '1.0')
+    copier.close()
+    assert copied.digest == index['digest']
+    assert copied.platforms == ['linux/amd64', 'linux/arm64/v8']
+    assert dst.manifest('m/multi', '1.0')[2] == src.manifest('up/multi', '1.0')[2]
+    for entry in json.loads(src.manifest('up/multi', '1.0')[2])['manifests']:
+        assert dst.manifest('m/multi', entry['digest'])[2] == \
+            src.manifest('up/multi', entry['digest'])[2]
+    # The layer both platforms share went once.
+    uploads = [c for c in dst.calls if c[0] == 'upload']
+    assert len(uploads) == len({c[2] for c in uploads}) == 5
+
+
+def test_copy_mounts_blobs_another_destination_repo_has_and_skips_present():
+    src, dst = FakeRegistry('http://src'), FakeRegistry('http://dst')
+    image(src, 'a', '1', b'a')
+    image(src, 'b', '1', b'b')
+    copier = registry_copy.Copier(dst)
+    copier.copy(registry_copy.RegistrySource(src, 'a'), '1', 'x/a', '1')
+    copier.copy(registry_copy.RegistrySource(src, 'b'), '1', 'x/b', '1')
+    copier.copy(registry_copy.RegistrySource(src, 'a'), '1', 'x/a', 'again')
+    copier.close()
+    assert ('mount', 'x/b', sha(b'shared-layer'), 'x/a') in dst.calls
+    # b's config is a's (same platform, same bytes): mounted like the shared layer.
+    assert copier.stats == {'blobs-copied': 4, 'blobs-mounted': 2, 'blobs-present': 3,
+                            'bytes-copied': copier.stats['bytes-copied']}
+
+
+def test_copy_inside_one_registry_mounts_from_the_source_repo():
+    reg = FakeRegistry('http://same')
+    image(reg, 'a', '1', b'a')
+    copier = registry_copy.Copier(reg)
+    copier.copy(registry_copy.RegistrySource(reg, 'a'), '1', 'renamed', '1')
+    copier.close()
+    assert not [c for c in reg.calls if c[0] == 'upload']
+    assert len([c for c in reg.calls if c[0] == 'mount']) == 3
+
+
+def test_copy_rejects_schema1_and_a_changed_digest():
+    src, dst = FakeRegistry(), FakeRegistry('http://dst')
+    src.add_manifest('old', {'schemaVersion': 1}, 'application/vnd.docker.distribution.'
+                     'manifest.v1+prettyjws', 'v1')
+    copier = registry_copy.Copier(dst)
+    with pytest.raises(registry_copy.CopyError, match='schema 1'):
+        copier.copy(registry_copy.RegistrySource(src, 'old'), 'v1', 'old', 'v1')
+    image(src, 'a', '1', b'a')
+    dst.put_manifest = lambda repo, ref, media_type, data: 'sha256:' + '0' * 64
+    with pytest.raises(registry_copy.CopyError, match='instead of'):
+        copier.copy(registry_copy.RegistrySource(src, 'a'), '1', 'a', '1')
+    copier.close()
+
+
+def test_blobs_of_leaves_foreign_layers():
+    manifest = {'config': {'digest': 'c'}, 'layers': [
+        {'digest': 'l1'}, {'digest': 'l2', 'urls': ['https://x']},
+        {'digest': 'l3', 'mediaType': 'application/vnd.docker.image.rootfs.foreign.diff.tar.gzip'}]}
+    assert [d['digest'] for d in registry_copy.blobs_of(manifest)] == ['c', 'l1']
+
+
+def test_archive_round_trip_oci_and_docker(tmp_path):
+    reg = FakeRegistry('http://r')
+    index = multiarch(reg, 'm', '1')
+    plain = image(reg, 'p', '2', b'p')
+    path = str(tmp_path / 'a.tar')
+    writer = registry_copy.ArchiveWriter(path)
+    writer.add(reg, 'm', '1')
+    writer.add(reg, 'p', '2')
+    writer.close()
+    assert oct(os.stat(path).st_mode & 0o777) == '0o600'
+    assert registry_copy.archive_kind(path) == 'oci'
+    source = registry_copy.LayoutSource(path)
+    names = dict(registry_copy.layout_entries(source))
+    assert names['m:1']['digest'] == index['digest'] and names['p:2']['digest'] == plain['digest']
+    dst = FakeRegistry('http://d')
+    copier = registry_copy.Copier(dst)
+    assert copier.copy(source, index['digest'], 'back/m', '1').digest == index['digest']
+    copier.close()
+    docker = str(tmp_path / 'd.tar')
+    writer = registry_copy.ArchiveWriter(docker, 'docker-archive')
+    writer.add(reg, 'm', '1', 'linux/arm64/v8')
+    with pytest.raises(registry_copy.CopyError, match='has no linux/s390x'):
+        writer.add(reg, 'm', '1', 'linux/s390x')
+    writer.close()
+    assert registry_copy.archive_kind(docker) == 'docker-archive'
+    entries, source = registry_copy.docker_archive_entries(docker)
+    (tags, config, layers), = entries
+    copied = registry_copy.push_docker_image(dst, source, 'loaded', ['a', 'b'], config, layers)
+    assert copied.platforms == ['linux/arm64']
+    assert dst.tags('loaded') == ['a', 'b']
+    pushed = json.loads(dst.manifest('loaded', 'a')[2])
+    assert all(l['mediaType'].endswith('tar.gzip') for l in pushed['layers'])
+    (tmp_path / 'junk').write_text('not a tar')
+    with pytest.raises(registry_copy.CopyError, match='not a readable tar'):
+        registry_copy.archive_kind(str(tmp_path / 'junk'))
+
+
+# --- inventory and delete ----------------------------------------------------------------------
+
+def test_inventory_rows_with_platforms_sizes_and_filters():
+    reg = FakeRegistry()
+    multiarch(reg, 'cdk/multi', '1.0')
+    image(reg, 'cdk/plain', '2.0', b'x', arch='arm64')
+    image(reg, 'other/plain', '2.0', b'y')
+    rows, repos = registry_images.inventory(reg, 'cdk/*')
+    assert repos == 2 and [r['repository'] for r in rows] == ['cdk/multi', 'cdk/plain']
+    assert rows[0]['platforms'] == ['linux/amd64', 'linux/arm64/v8']
+    assert rows[1]['platforms'] == ['linux/arm64']
+    shared = len(b'shared-layer')
+    assert rows[0]['size'] > shared and rows[1]['size'] > shared
+    text = registry_images.inventory_text(rows)
+    assert 'cdk/multi:1.0' in text and 'linux/amd64,linux/arm64/v8' in text
+    assert registry_images.inventory(reg, tag='9.*')[0] == []
+    assert registry_images.inventory_text([]) == 'no images'
+
+
+def test_delete_by_tag_keeps_other_tags_by_digest_removes_all():
+    reg = FakeRegistry()
+    plain = image(reg, 'a', '1', b'a')
+    reg.repo('a')['tags']['keep'] = plain['digest']
+    outcome = registry_images.delete(reg, registry_refs.parse('a:1'))
+    assert outcome == {'removed': None, 'kept-tags': ['keep']}
+    assert reg.tags('a') == ['keep']
+    outcome = registry_images.delete(reg, registry_refs.parse('a@' + plain['digest']))
+    assert reg.tags('a') == [] and outcome['removed'] == plain['digest']
+    with pytest.raises(RegistryError, match='not in the registry'):
+        registry_images.delete(reg, registry_refs.parse('a:1'))
+
+
+# --- garbage collection ------------------------------------------------------------------------
+
+GC_OUTPUT = '''test/a
+test/a: marking manifest sha256:{m}
+test/a: marking blob sha256:{b}
+
+12 blobs marked, 2 blobs and 1 manifests eligible for deletion
+blob eligible for deletion: sha256:{x}
+blob eligible for deletion: sha256:{y}
+'''.format(m='1' * 64, b='2' * 64, x='3' * 64, y='4' * 64)
+
+
+def test_parse_gc_output():
+    marked, eligible, manifests = registry_images.parse_gc_output(GC_OUTPUT)
+    assert marked == 12 and manifests == 1
+    assert eligible == ['sha256:' + '3' * 64, 'sha256:' + '4' * 64]
+    assert registry_images.parse_gc_output('') == (None, [], 0)
+
+
+@pytest.mark.parametrize('entrypoint,cmd,binary', [
+    (['/bin/registry'], ['serve', '/etc/docker/registry/config.yml'], '/bin/registry'),
+    (['/entrypoint.sh'], ['/etc/docker/registry/config.yml'], '/bin/registry'),
+    (None, ['/usr/bin/docker-registry', 'serve', 'x'], '/usr/bin/docker-registry'),
+    (None, None, '/bin/registry'),
+])
+def test_registry_binary(entrypoint, cmd, binary):
+    assert registry_images.registry_binary(entrypoint, cmd) == binary
+
+
+def write(path, data):
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, 'wb' if isinstance(data, bytes) else 'w') as f:
+        f.write(data)
+
+
+def test_untagged_manifests_keep_platform_manifests_of_tagged_indexes(tmp_path):
+    root = str(tmp_path)
+    v2 = os.path.join(root, 'docker', 'registry', 'v2')
+    child_a, child_b, orphan = (sha(x) for x in (b'a', b'b', b'orphan'))
+    index = json.dumps({'manifests': [{'digest': child_a}, {'digest': child_b}]}).encode()
+    index_digest = sha(index)
+    write(os.path.join(v2, 'blobs', 'sha256', index_digest[7:9], index_digest[7:], 'data'),
+          index)
+    repo = os.path.join(v2, 'repositories', 'lib', 'multi', '_manifests')
+    for d in (child_a, child_b, orphan, index_digest):
+        write(os.path.join(repo, 'revisions', 'sha256', d[7:], 'link'), d)
+    write(os.path.join(repo, 'tags', '1.0', 'current', 'link'), index_digest)
+    assert registry_images.untagged_manifests(root) == {'lib/multi': [orphan]}
+    assert registry_images.storage_usage(root) == (1, len(index))
+    assert registry_images.blob_sizes(root, [index_digest, orphan]) == len(index)
+    assert registry_images.storage_usage(str(tmp_path / 'none')) == (None, None)
+
+
+# --- registry_api helpers ----------------------------------------------------------------------
+
+def test_challenge_and_pagination_links():
+    assert _challenge('Bearer realm="https://a/token",service="reg",scope="repository:x:pull"') \
+        == ('bearer', {'realm': 'https://a/token', 'service': 'reg',
+                       'scope': 'repository:x:pull'})
+    assert _challenge('Basic realm="r"')[0] == 'basic'
+    assert _next_link('</v2/_catalog?last=b&n=2>; rel="next"') == '/v2/_catalog?last=b&n=2'
+    assert _next_link(None) is None
+
+
+# --- action plumbing ---------------------------------------------------------------------------
+
+def test_lock_is_exclusive_and_names_the_holder(tmp_path):
+    path = str(tmp_path / 'lock')
+    with action_support.Lock('mirror', path):
+        with pytest.raises(action_support.Busy, match='mirror .pid'):
+            with action_support.Lock('push', path):
+                pass
+    with action_support.Lock('push', path):
+        pass
+
+
+def test_params():
+    values = {'a': 'x ', 'b': 'true', 'c': True, 'n': '7', 'bad': 3}
+    assert action_support.text_param(values, 'a') == 'x'
+    assert action_support.bool_param(values, 'b') and action_support.bool_param(values, 'c')
+    assert action_support.int_param(values, 'n', 1, 1, 10) == 7
+    for call in (lambda: action_support.text_param(values, 'bad'),
+                 lambda: action_support.bool_param(values, 'a'),
+                 lambda: action_support.int_param(values, 'n', 1, 1, 5),
+                 lambda: action_support.unit_path('relative', 'file'),
+                 lambda: action_support.unit_path('/no/such/file', 'file')):
+        with pytest.raises(action_support.ActionError):
+            call()
+
+
+def test_big_results_go_to_a_private_file(tmp_path):
+    with mock.patch.object(action_support, 'RESULTS_DIR', str(tmp_path)), \
+            mock.patch.object(action_support.hookenv, 'action_set') as action_set:
+        action_support.set_results({'json': [{'x': 'y' * 100}] * 1000, 'small': 'ok'}, 'images')
+    results = action_set.call_args[0][0]
+    assert results['small'] == 'ok' and len(results['json']) < action_support.MAX_RESULT
+    with open(results['json-file']) as f:
+        assert len(json.load(f)) == 1000
+    assert oct(os.stat(results['json-file']).st_mode & 0o777) == '0o600'
+
+
+@pytest.mark.parametrize('error,message', [
+    (registry_refs.InvalidReference('invalid image reference'), 'invalid image reference'),
+    (RegistryError('cannot reach x'), 'cannot reach x'),
+    (ValueError('boom'), 'push failed unexpectedly: ValueError: boom'),
+])
+def test_run_turns_failures_into_action_fail(error, message):
+    def main(values):
+        raise error
+    with mock.patch.object(action_support.hookenv, 'action_get', return_value={}), \
+            mock.patch.object(action_support.hookenv, 'action_fail') as fail, \
+            mock.patch.object(action_support.hookenv, 'log'), \
+            mock.patch.object(action_support.hookenv, 'action_set') as action_set:
+        assert action_support.run(main, 'push') is False
+    fail.assert_called_once_with(message)
+    action_set.assert_not_called()
