@@ -14,17 +14,21 @@ Flags this charm owns (the only place they are documented):
   registry.tls.relation      the certificates relation is up and may have written files
                              (under registry_tls.RELATION_DIR) that the charm removes when
                              the relation goes away.
+  registry.nrpe.checks       nrpe checks are written; removed with the relation.
 
 Flags read from included layers: config.changed[.<option>] (layer:basic),
 leadership.is_leader / leadership.set.http-secret / leadership.changed.http-secret
 (layer:leadership), certificates.available (interface:tls-certificates),
 tls_client.server.certificate.written / tls_client.ca.written (layer:tls-client; cleared here
-once the registry has been told).
+once the registry has been told), endpoint.docker-registry.joined (interface:docker-registry),
+website.available / endpoint.website.changed / endpoint.website.departed (interface:http),
+nrpe-external-master.available (interface:nrpe-external-master).
 """
 from charmhelpers.core import hookenv
 from charms import leadership
 from charms.layer import status
-from charms.reactive import clear_flag, hook, is_flag_set, set_flag, when, when_any, when_not
+from charms.reactive import (RelationBase, clear_flag, data_changed, endpoint_from_flag, hook,
+                             is_flag_set, set_flag, when, when_any, when_not)
 
 from charms.layer import registry_unit, tls_client
 
@@ -158,3 +162,63 @@ def post_series_upgrade():
 def stop_registry():
     # The unit is going away: stop serving, but never delete image data.
     registry_unit.stop()
+
+
+# --- what related applications are told -------------------------------------------------------
+
+@when('endpoint.docker-registry.joined', 'registry.configured')
+def publish_to_clients():
+    # Every unit publishes the same client-facing address; the interface only sends
+    # what changed, so this runs in every hook and covers units that join later.
+    endpoint = endpoint_from_flag('endpoint.docker-registry.joined')
+    endpoint.set_registry_config(**registry_unit.client_payload())
+
+
+@when_any('endpoint.website.changed', 'endpoint.website.departed')
+def proxies_changed():
+    # The client-facing address, the certificate's names and the status follow the proxies.
+    clear_flag('endpoint.website.changed')
+    clear_flag('endpoint.website.departed')
+    clear_flag('registry.configured')
+
+
+@hook('peer-relation-joined', 'peer-relation-departed')
+def peers_changed():
+    # Which unit is active behind the proxy depends on who is there.
+    clear_flag('registry.configured')
+
+
+@when('leadership.is_leader', 'website.available', 'registry.configured')
+def publish_proxy_services():
+    endpoint_from_flag('website.available').set_remote(services=registry_unit.proxy_services())
+
+
+@when('website.available')
+@when_not('leadership.is_leader')
+def withdraw_proxy_services():
+    # Only the leader describes the service; a former leader takes its description back.
+    endpoint_from_flag('website.available').set_remote(services=None)
+
+
+@when('nrpe-external-master.available', 'registry.configured')
+def write_nrpe_checks():
+    config = hookenv.config()
+    checks = registry_unit.nrpe_checks()
+    groups = config['nagios_servicegroups'] or config['nagios_context']
+    changed = data_changed('registry.nrpe', [checks, config['nagios_context'], groups])
+    if is_flag_set('registry.nrpe.checks') and not changed:
+        return
+    nrpe = endpoint_from_flag('nrpe-external-master.available')
+    nrpe.removed()  # checks this configuration no longer has (e.g. the certificate's)
+    for check in checks:
+        nrpe.add_check(check.args, name=check.name, description=check.description,
+                       context=config['nagios_context'], servicegroups=groups)
+    nrpe.added()
+    set_flag('registry.nrpe.checks')
+
+
+@when('registry.nrpe.checks')
+@when_not('nrpe-external-master.available')
+def remove_nrpe_checks():
+    RelationBase.from_name('nrpe-external-master').removed()
+    clear_flag('registry.nrpe.checks')

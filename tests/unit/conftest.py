@@ -98,6 +98,8 @@ def host_dirs(tmp_path):
         'HOST_TLS_KEY': str(etc / 'tls' / 'server.key'),
         'HOST_TLS_CA': str(etc / 'tls' / 'ca.crt'),
         'HOST_TLS_CLIENT_CA': str(etc / 'tls' / 'client-ca.crt'),
+        'HOST_UNIT_CLIENT_CERT': str(etc / 'tls' / 'unit-client.crt'),
+        'HOST_UNIT_CLIENT_KEY': str(etc / 'tls' / 'unit-client.key'),
     }
     with mock.patch.multiple(registry_service, **values):
         yield values

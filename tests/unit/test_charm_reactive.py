@@ -27,6 +27,9 @@ class FakeReactive(types.ModuleType):
         super().__init__('charms.reactive')
         self.flags = set()
         self.history = []
+        self.endpoints = {}
+        self.RelationBase = mock.MagicMock(name='RelationBase')
+        self.changed_data = {}
 
     def _decorator(kind):
         def decorator_factory(self, *names):
@@ -53,6 +56,14 @@ class FakeReactive(types.ModuleType):
 
     def is_flag_set(self, flag):
         return flag in self.flags
+
+    def endpoint_from_flag(self, flag):
+        return self.endpoints.setdefault(flag, mock.MagicMock(name=flag))
+
+    def data_changed(self, key, value):
+        changed = self.changed_data.get(key) != value
+        self.changed_data[key] = value
+        return changed
 
 
 @pytest.fixture
@@ -197,6 +208,17 @@ CONDITIONS = {
                                             'tls_client.ca.written'))],
     'forget_relation_certificate': [('when', ('registry.tls.relation',)),
                                     ('when_not', ('certificates.available',))],
+    'publish_to_clients': [('when', ('endpoint.docker-registry.joined', 'registry.configured'))],
+    'proxies_changed': [('when_any', ('endpoint.website.changed',
+                                      'endpoint.website.departed'))],
+    'peers_changed': [('hook', ('peer-relation-joined', 'peer-relation-departed'))],
+    'publish_proxy_services': [('when', ('leadership.is_leader', 'website.available',
+                                         'registry.configured'))],
+    'withdraw_proxy_services': [('when', ('website.available',)),
+                                ('when_not', ('leadership.is_leader',))],
+    'write_nrpe_checks': [('when', ('nrpe-external-master.available', 'registry.configured'))],
+    'remove_nrpe_checks': [('when', ('registry.nrpe.checks',)),
+                           ('when_not', ('nrpe-external-master.available',))],
 }
 
 # Flags something sets: ours (set_flag in the handlers/actions), layer:basic's and
@@ -204,7 +226,9 @@ CONDITIONS = {
 KNOWN_FLAG_PREFIXES = ('registry.', 'config.changed', 'config.set.', 'config.default.',
                        'leadership.is_leader', 'leadership.set.', 'leadership.changed.',
                        'certificates.available', 'tls_client.server.certificate.written',
-                       'tls_client.ca.written')
+                       'tls_client.ca.written', 'endpoint.docker-registry.joined',
+                       'endpoint.website.changed', 'endpoint.website.departed',
+                       'website.available', 'nrpe-external-master.available')
 
 
 def test_every_handler_has_the_expected_conditions(charm):
@@ -561,3 +585,58 @@ def test_a_removed_relation_forgets_its_certificate_and_reconfigures(charm):
     charm.registry_unit.forget_relation_certificate.assert_called_once_with()
     assert ran.index('forget_relation_certificate') < ran.index('configure_registry')
     assert 'registry.tls.relation' not in charm.reactive.flags
+
+
+# --- clients, proxies, nrpe -------------------------------------------------------------------
+
+PAYLOAD = {'registry_netloc': '192.0.2.10:5000', 'registry_url': 'http://192.0.2.10:5000',
+           'basic_user': None, 'basic_password': None, 'tls_ca': None}
+
+
+def test_clients_get_the_payload_in_every_hook_once_configured(charm):
+    charm.registry_unit.client_payload.return_value = PAYLOAD
+    charm.reactive.flags.update({'registry.configured', 'endpoint.docker-registry.joined',
+                                 'registry.image.available', 'leadership.set.http-secret'})
+    assert 'publish_to_clients' in dispatch(charm, 'update-status')
+    endpoint = charm.reactive.endpoints['endpoint.docker-registry.joined']
+    endpoint.set_registry_config.assert_called_once_with(**PAYLOAD)
+
+
+def test_a_proxy_joining_or_leaving_reconfigures(charm):
+    charm.reactive.flags.update({'registry.configured', 'endpoint.website.departed'})
+    charm.proxies_changed()
+    assert not {'registry.configured', 'endpoint.website.departed'} & charm.reactive.flags
+
+
+def test_only_the_leader_describes_the_proxy_service(charm):
+    charm.registry_unit.proxy_services.return_value = '- service_name: docker-registry\n'
+    charm.reactive.flags.update({'registry.configured', 'website.available',
+                                 'leadership.is_leader'})
+    charm.publish_proxy_services()
+    website = charm.reactive.endpoints['website.available']
+    website.set_remote.assert_called_once_with(services='- service_name: docker-registry\n')
+    charm.reactive.flags.discard('leadership.is_leader')
+    website.reset_mock()
+    ran = dispatch(charm, 'leader-settings-changed')
+    assert 'publish_proxy_services' not in ran
+    website.set_remote.assert_called_once_with(services=None)
+
+
+def test_nrpe_checks_are_written_once_per_change_and_removed_with_the_relation(charm):
+    from charms.layer.registry_relations import NrpeCheck
+    charm.hookenv.config.return_value = {'nagios_context': 'juju', 'nagios_servicegroups': ''}
+    check = NrpeCheck('docker_registry_http', 'API', ['/usr/lib/nagios/plugins/check_http'])
+    charm.registry_unit.nrpe_checks.return_value = [check]
+    charm.reactive.flags.update({'registry.configured', 'nrpe-external-master.available'})
+    charm.write_nrpe_checks()
+    nrpe = charm.reactive.endpoints['nrpe-external-master.available']
+    nrpe.add_check.assert_called_once_with(check.args, name=check.name,
+                                           description='API', context='juju',
+                                           servicegroups='juju')
+    charm.write_nrpe_checks()  # unchanged: nothing rewritten
+    assert nrpe.add_check.call_count == 1
+    charm.reactive.flags.discard('nrpe-external-master.available')
+    charm.remove_nrpe_checks()
+    charm.reactive.RelationBase.from_name.assert_called_once_with('nrpe-external-master')
+    charm.reactive.RelationBase.from_name.return_value.removed.assert_called_once_with()
+    assert 'registry.nrpe.checks' not in charm.reactive.flags

@@ -118,7 +118,8 @@ def test_configure_converges_and_reports_ready(converging):
     assert args[4] == (IMAGE_ID, IMAGE_CMD)
     assert args[5] == [UNIT_ADDRESS, '192.0.2.9']
     assert args[6] == '/charm/templates'
-    converging['ready'].assert_called_once_with('http://127.0.0.1:5000', 'registry', None)
+    converging['ready'].assert_called_once_with('http://127.0.0.1:5000', 'registry', None,
+                                                None)
     converging['hookenv']['open_port'].assert_called_once_with(5000, 'TCP')
 
 
@@ -127,7 +128,7 @@ def test_configure_probes_the_unit_address_when_listening_on_it(converging):
         {'listen-on-unit-address': True})
     registry_unit.configure(mock.Mock())
     converging['ready'].assert_called_once_with('http://{}:5000'.format(UNIT_ADDRESS),
-                                                'registry', None)
+                                                'registry', None, None)
 
 
 def test_configure_when_the_image_disappeared(converging, fake_docker):
@@ -162,9 +163,9 @@ def test_configure_reports_https_with_http_host(converging):
     with mock.patch.object(registry_tls, 'inspect', return_value=valid):
         outcome = registry_unit.configure(mock.Mock())
     assert outcome.message == 'Ready at registry.example.com:443 (https)'
-    # A self-signed certificate without a CA verifies itself.
-    converging['ready'].assert_called_once_with('https://127.0.0.1:5000', 'registry',
-                                                '/etc/docker/registry/tls/server.crt')
+    # Without a CA the probe does not verify the certificate.
+    converging['ready'].assert_called_once_with('https://127.0.0.1:5000', 'registry', None,
+                                                None)
 
 
 # --- addresses and ports --------------------------------------------------------------------

@@ -119,6 +119,12 @@ def test_a_key_that_is_no_key(pki):
     assert info.problems == [(1, 'is not a PEM private key')]
 
 
+def test_a_self_signed_certificate_is_its_own_ca(pki, tmp_path):
+    assert registry_tls.self_signed(pki['ca'])
+    assert not registry_tls.self_signed(pki['cert'])
+    assert not registry_tls.self_signed(b'garbage')
+
+
 def test_a_ca_that_did_not_sign_the_certificate(pki):
     info = registry_tls.inspect(registry_tls.Material(pki['cert'], pki['key'],
                                                       pki['other_ca'], 'blobs'))
@@ -217,3 +223,37 @@ def test_an_expired_blob_certificate_blocks_and_leaves_the_registry_alone(config
     assert not outcome.ok
     assert outcome.message.startswith('Invalid config: tls-cert-blob: certificate expired on ')
     configuring['converge'].assert_not_called()
+
+
+# --- the unit's own client certificate ----------------------------------------------------------
+
+def test_with_client_auth_the_unit_makes_and_trusts_its_own_client_certificate(
+        fake_docker, host_dirs, pki):
+    import os
+    import ssl
+    from registry_testlib import IMAGE_CMD, IMAGE_ID, TEMPLATES, UNIT
+    from charms.layer.registry_config import Facts, TlsSettings
+    config = with_options({'tls-cert-blob': b64(pki['cert']), 'tls-key-blob': b64(pki['key']),
+                           'tls-ca-blob': b64(pki['ca']), 'tls-client-auth': True})
+    material = registry_tls.select(config, disk({}))
+    facts = Facts('', 'secret', TlsSettings('tls1.2', True), False)
+    registry_service.converge(config, facts, material, UNIT, (IMAGE_ID, IMAGE_CMD), [],
+                              TEMPLATES)
+    cert, key = registry_service.client_identity(config, material)
+    assert (cert, key) == (host_dirs['HOST_UNIT_CLIENT_CERT'], host_dirs['HOST_UNIT_CLIENT_KEY'])
+    assert os.stat(key).st_mode & 0o777 == 0o600
+    ssl.create_default_context().load_cert_chain(cert, key)  # a matching pair
+    with open(host_dirs['HOST_TLS_CLIENT_CA'], 'rb') as bundle:
+        content = bundle.read()
+    with open(cert, 'rb') as unit_cert:
+        assert content == pki['ca'].rstrip(b'\n') + b'\n' + unit_cert.read()
+    # made once: converging again keeps it
+    first = open(cert, 'rb').read()
+    registry_service.converge(config, facts, material, UNIT, (IMAGE_ID, IMAGE_CMD), [],
+                              TEMPLATES)
+    assert open(cert, 'rb').read() == first
+
+
+def test_without_client_auth_there_is_no_client_identity(defaults):
+    material = registry_tls.Material(b'c', b'k', b'ca', 'relation')
+    assert registry_service.client_identity(defaults, material) is None

@@ -7,12 +7,13 @@ import urllib.request
 API_VERSION_HEADER = 'Docker-Distribution-Api-Version'
 
 
-def probe(url, ca_file=None, timeout=2):
+def probe(url, ca_file=None, client=None, timeout=2):
     """HTTP status of GET <url>/v2/, or None when no registry answers.
 
     200 and 401 both mean the registry serves (401: authentication is on). An answer
     without the registry's API version header comes from some other service holding the
-    port, so it counts as no answer. With TLS the
+    port, so it counts as no answer. client: (cert, key) files to present when the
+    registry requires client certificates. With TLS the
     chain is checked against ca_file when given; the host name is not, since the probe
     may use a local address that is not in the certificate.
     """
@@ -22,6 +23,8 @@ def probe(url, ca_file=None, timeout=2):
         context.check_hostname = False
         if not ca_file:
             context.verify_mode = ssl.CERT_NONE
+        if client:
+            context.load_cert_chain(*client)
     try:
         with urllib.request.urlopen(url.rstrip('/') + '/v2/', timeout=timeout,
                                     context=context) as response:

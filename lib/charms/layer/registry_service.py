@@ -25,6 +25,10 @@ HOST_TLS_CERT = HOST_TLS_DIR + '/server.crt'
 HOST_TLS_KEY = HOST_TLS_DIR + '/server.key'
 HOST_TLS_CA = HOST_TLS_DIR + '/ca.crt'
 HOST_TLS_CLIENT_CA = HOST_TLS_DIR + '/client-ca.crt'
+# With client certificates required, the unit's own probe and tools present this one
+# (self-signed, made on the unit, trusted next to the operator's client CAs).
+HOST_UNIT_CLIENT_CERT = HOST_TLS_DIR + '/unit-client.crt'
+HOST_UNIT_CLIENT_KEY = HOST_TLS_DIR + '/unit-client.key'
 PRIVATE = 0o600
 
 # A file the registry needs: content, mode, and where the container sees it (None: not
@@ -32,12 +36,17 @@ PRIVATE = 0o600
 WantedFile = namedtuple('WantedFile', 'content mode container_path')
 
 
+def client_identity(config, tls):
+    """(cert path, key path) the unit's own clients present, or None when not required."""
+    if registry_tls.client_ca(config, tls):
+        return HOST_UNIT_CLIENT_CERT, HOST_UNIT_CLIENT_KEY
+    return None
+
+
 def ca_file(tls):
-    """Host file that verifies the serving certificate: the CA when there is one, else the
-    (self-signed) certificate itself; None without TLS."""
-    if not tls:
-        return None
-    return HOST_TLS_CA if tls.ca else HOST_TLS_CERT
+    """Host file that verifies the serving certificate; None without TLS or without a known
+    CA (clients then rely on the system's trust store)."""
+    return HOST_TLS_CA if tls and tls.ca else None
 
 
 def proxy_environment(config, no_proxy_hosts):
@@ -54,8 +63,12 @@ def proxy_environment(config, no_proxy_hosts):
     return ''.join(line + '\n' for line in lines).encode()
 
 
-def desired_files(config, facts, tls, existing_htpasswd, no_proxy_hosts, templates_dir):
-    """{host_path: WantedFile} of everything the registry reads."""
+def desired_files(config, facts, tls, existing_htpasswd, no_proxy_hosts, templates_dir,
+                  unit_client_cert=None):
+    """{host_path: WantedFile} of everything the registry reads.
+
+    unit_client_cert: PEM of the unit's own client certificate, trusted with tls-client-auth.
+    """
     files = {}
     if config.get('auth-basic-password'):
         files[HOST_HTPASSWD] = WantedFile(
@@ -72,7 +85,8 @@ def desired_files(config, facts, tls, existing_htpasswd, no_proxy_hosts, templat
             files[HOST_TLS_CA] = WantedFile(tls.ca, 0o644, None)
         client_ca = registry_tls.client_ca(config, tls)
         if client_ca:
-            files[HOST_TLS_CLIENT_CA] = WantedFile(client_ca, 0o644,
+            bundle = client_ca.rstrip(b'\n') + b'\n' + (unit_client_cert or b'')
+            files[HOST_TLS_CLIENT_CA] = WantedFile(bundle, 0o644,
                                                    registry_config.TLS_CLIENT_CAS)
     context = registry_config.registry_context(config, facts)
     rendered = registry_config.render_registry_config(context, templates_dir)
@@ -132,22 +146,29 @@ def remove_file(path):
 
 def converge(config, facts, tls, unit_name, image, no_proxy_hosts, templates_dir):
     """Write the files and make the container match; returns apply_spec's outcome."""
+    unit_client_cert = None
+    if client_identity(config, tls):
+        if not (read_file(HOST_UNIT_CLIENT_CERT) and read_file(HOST_UNIT_CLIENT_KEY)):
+            registry_tls.make_client_identity(HOST_UNIT_CLIENT_CERT, HOST_UNIT_CLIENT_KEY)
+        unit_client_cert = read_file(HOST_UNIT_CLIENT_CERT)
     files = desired_files(config, facts, tls, read_file(HOST_HTPASSWD), no_proxy_hosts,
-                          templates_dir)
+                          templates_dir, unit_client_cert)
     os.makedirs(HOST_DATA, exist_ok=True)
     for path, wanted in files.items():
         write_file(path, wanted.content, wanted.mode)
     # Files a previous configuration needed and this one does not.
+    kept = set(files) | ({HOST_UNIT_CLIENT_CERT, HOST_UNIT_CLIENT_KEY} if unit_client_cert
+                         else set())
     for path in (HOST_HTPASSWD, HOST_TOKEN_CERTS, HOST_TLS_CERT, HOST_TLS_KEY, HOST_TLS_CA,
-                 HOST_TLS_CLIENT_CA):
-        if path not in files:
+                 HOST_TLS_CLIENT_CA, HOST_UNIT_CLIENT_CERT, HOST_UNIT_CLIENT_KEY):
+        if path not in kept:
             remove_file(path)
     spec = desired_container(config, unit_name, image, files)
     registry_container.remove_other_containers(unit_name, spec.name)
     return registry_container.apply_spec(spec)
 
 
-def ready(url, container_name, ca_file=None, timeout=15):
+def ready(url, container_name, ca_file=None, client=None, timeout=15):
     """Wait until our container runs and a registry answers GET /v2/.
 
     The container must be running, and not restarted by the engine, from before the probe
@@ -158,7 +179,7 @@ def ready(url, container_name, ca_file=None, timeout=15):
         before = registry_container.container_state(container_name)
         if not (before and before['running']):
             return False
-        answered = registry_http.serves(registry_http.probe(url, ca_file, timeout=1))
+        answered = registry_http.serves(registry_http.probe(url, ca_file, client, timeout=1))
         after = registry_container.container_state(container_name)
         return answered and bool(after and after['running']) and \
             after['started'] == before['started']

@@ -163,6 +163,34 @@ def inspect(material):
         shutil.rmtree(workdir, ignore_errors=True)
 
 
+def self_signed(cert):
+    """Whether cert (PEM bytes) verifies against itself: then it is its own CA."""
+    with tempfile.NamedTemporaryFile(prefix='registry-cert-') as stream:
+        stream.write(cert)
+        stream.flush()
+        rc, _ = _openssl('verify', '-no_check_time', '-CAfile', stream.name, stream.name)
+    return rc == 0
+
+
+def make_client_identity(cert_path, key_path):
+    """A self-signed client certificate for the unit's own tools (key mode 0600)."""
+    directory = os.path.dirname(cert_path)
+    os.makedirs(directory, mode=0o755, exist_ok=True)
+    old_umask = os.umask(0o077)
+    try:
+        subprocess.run(
+            ['openssl', 'req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-sha256',
+             '-days', '3650', '-subj', '/CN=docker-registry unit client',
+             '-addext', 'basicConstraints=critical,CA:TRUE',
+             '-addext', 'keyUsage=critical,digitalSignature,keyCertSign',
+             '-addext', 'extendedKeyUsage=clientAuth',
+             '-keyout', key_path, '-out', cert_path],
+            check=True, capture_output=True, timeout=60)
+    finally:
+        os.umask(old_umask)
+    os.chmod(cert_path, 0o644)
+
+
 def _openssl(*args):
     result = subprocess.run(('openssl',) + args, capture_output=True, text=True, timeout=30)
     return result.returncode, result.stdout

@@ -5,23 +5,28 @@ addresses, leadership, resources), call the pure modules, and perform the side e
 through registry_service and registry_container.
 """
 import datetime
+import ipaddress
 import secrets
 import socket
 import subprocess
 from collections import namedtuple
+from urllib.parse import urlsplit
+
+import yaml
 
 from charmhelpers.core import hookenv, unitdata
 
-from charms.layer import (registry_config, registry_container, registry_service,
-                          registry_storage, registry_tls)
+from charms.layer import (registry_config, registry_container, registry_relations,
+                          registry_service, registry_storage, registry_tls)
 from charms.layer.registry_validation import describe, validate
 
 # ok: the registry serves the current config; waiting: it will once something arrives;
 # message: the status message either way.
 Outcome = namedtuple('Outcome', 'ok waiting message')
 # How tools on the unit reach its own registry: base URL, credentials (None without basic
-# auth) and the CA file that verifies its certificate (None without TLS).
-Access = namedtuple('Access', 'url netloc username password ca_file')
+# auth), the CA file that verifies its certificate (None without TLS) and the client
+# certificate and key files to present (None unless tls-client-auth).
+Access = namedtuple('Access', 'url netloc username password ca_file client_cert client_key')
 
 
 def install_docker():
@@ -93,6 +98,8 @@ def facts(config, distribution3=False):
     """(registry_config.Facts, the registry_tls.Material to serve or None)."""
     listen_host = unit_address() if config.get('listen-on-unit-address') else ''
     tls = registry_tls.select(config, registry_service.read_file)
+    if tls and not tls.ca and registry_tls.self_signed(tls.cert):
+        tls = tls._replace(ca=tls.cert)  # clients trust a self-signed certificate itself
     tls_settings = None
     if tls:
         tls_settings = registry_config.TlsSettings(
@@ -118,7 +125,6 @@ CERTIFICATE_REQUEST_KEY = 'registry.certificate-request'
 
 def certificate_request():
     """(common name, SANs) when they differ from what was last requested, else None."""
-    from urllib.parse import urlsplit
     config = hookenv.config()
     http_host = urlsplit(config['http-host']).hostname if config.get('http-host') else None
     common_name, sans = registry_tls.request_names(
@@ -146,13 +152,63 @@ def local_url(config, tls):
 
 
 def client_netloc(config):
-    """host:port clients use: http-host's when set, else the unit's address."""
-    from urllib.parse import urlsplit
+    """host:port clients use: http-host's when set, else the reverse proxy's (the lowest
+    address, so that every unit says the same), else the unit's address."""
     if config.get('http-host'):
         parts = urlsplit(config['http-host'])
         port = parts.port or (443 if parts.scheme == 'https' else 80)
         return '{}:{}'.format(parts.hostname, port)
-    return '{}:{}'.format(unit_address(), config['registry-port'])
+    proxies = proxy_addresses()
+    host = sorted(proxies, key=_address_key)[0] if proxies else unit_address()
+    return '{}:{}'.format(host, config['registry-port'])
+
+
+def _address_key(address):
+    try:
+        return (0, ipaddress.ip_address(address).packed, '')
+    except ValueError:
+        return (1, b'', address)
+
+
+def registry_units():
+    """[(unit name, address)] of every unit of the application: this one and its peers."""
+    units = [(hookenv.local_unit(), unit_address())]
+    for rid in hookenv.relation_ids('peer'):
+        for unit in hookenv.related_units(rid):
+            data = hookenv.relation_get(rid=rid, unit=unit) or {}
+            address = data.get('ingress-address') or data.get('private-address')
+            if address:
+                units.append((unit, address))
+    return units
+
+
+def client_payload():
+    """What the docker-registry relation publishes (registry_relations.client_payload)."""
+    config = hookenv.config()
+    _, tls = facts(config)
+    return registry_relations.client_payload(
+        client_netloc(config), bool(tls), tls.ca.decode() if tls and tls.ca else None,
+        config.get('auth-basic-user'), config.get('auth-basic-password'))
+
+
+def proxy_services():
+    """The website relation's `services` YAML: every unit behind the reverse proxy."""
+    config = hookenv.config()
+    _, tls = facts(config)
+    services = registry_relations.proxy_services(
+        hookenv.service_name(), registry_units(), config['registry-port'],
+        registry_config.shares_storage(config), bool(tls))
+    return yaml.safe_dump(services, default_flow_style=False)
+
+
+def nrpe_checks():
+    config = hookenv.config()
+    _, tls = facts(config)
+    host = unit_address() if config.get('listen-on-unit-address') else '127.0.0.1'
+    data_dir = None if registry_config.shares_storage(config) else registry_service.HOST_DATA
+    return registry_relations.nrpe_checks(hookenv.local_unit(), host, config['registry-port'],
+                                          bool(tls), data_dir,
+                                          config['tls-expiry-warning-days'])
 
 
 def sync_ports(config):
@@ -175,8 +231,9 @@ def access():
     username = password = None
     if config.get('auth-basic-password'):
         username, password = config['auth-basic-user'], config['auth-basic-password']
+    client = registry_service.client_identity(config, tls) or (None, None)
     return Access(url, url.split('://', 1)[1], username, password,
-                  registry_service.ca_file(tls))
+                  registry_service.ca_file(tls), *client)
 
 
 def configure(report, overrides=None):
@@ -215,7 +272,8 @@ def configure(report, overrides=None):
     hookenv.log('Registry container {}'.format(outcome))
     sync_ports(config)
     if not registry_service.ready(local_url(config, tls), config['registry-name'],
-                                  registry_service.ca_file(tls)):
+                                  registry_service.ca_file(tls),
+                                  registry_service.client_identity(config, tls)):
         return Outcome(False, False, 'Registry container {} but does not answer /v2/'
                        .format(container_status()))
     return Outcome(True, False, ready_message(config, tls))
@@ -233,6 +291,10 @@ def ready_message(config=None, tls=None):
         expiry = registry_tls.expiry_note(registry_tls.inspect(tls), _now(),
                                           config['tls-expiry-warning-days'])
         notes += [expiry] if expiry else []
+    if proxy_addresses():
+        notes.append(registry_relations.proxy_role(
+            hookenv.local_unit(), [unit for unit, _ in registry_units()],
+            registry_config.shares_storage(config)))
     return '; '.join(['Ready at {} ({})'.format(client_netloc(config),
                                                  'https' if tls else 'http')] + notes)
 
