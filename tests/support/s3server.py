@@ -26,6 +26,7 @@ from .upstream import free_port
 
 MOTO_VENV = os.environ.get("MOTO_VENV", "/opt/moto-venv")
 S3_NS = "{http://s3.amazonaws.com/doc/2006-03-01/}"
+ENTRY_START = '{"headers": {'
 
 
 def moto_server_binary():
@@ -119,11 +120,20 @@ class MotoS3Server:
         """[{'method', 'url', 'headers'}] of every S3 request recorded since the last reset."""
         if not self.recording.exists():
             return []
-        out = []
-        for line in self.recording.read_text().splitlines():
-            entry = json.loads(line)
-            out.append({"method": entry["method"], "url": entry["url"],
-                        "headers": {k.lower(): v for k, v in entry["headers"].items()}})
+        # moto's threads append entries without a lock, so entries of concurrent requests
+        # can interleave: take every entry that decodes, starting at each entry's opening.
+        text = self.recording.read_text()
+        decoder = json.JSONDecoder()
+        out, start = [], text.find(ENTRY_START)
+        while start != -1:
+            try:
+                entry, end = decoder.raw_decode(text, start)
+            except ValueError:
+                end = start + 1
+            else:
+                out.append({"method": entry["method"], "url": entry["url"],
+                            "headers": {k.lower(): v for k, v in entry["headers"].items()}})
+            start = text.find(ENTRY_START, end)
         return out
 
     def reset_recording(self):
