@@ -92,6 +92,10 @@ def serve_new_certificate():
     clear_flag('tls_client.server.certificate.written')
     clear_flag('tls_client.ca.written')
     clear_flag('registry.configured')
+    # configure_registry may already have run in this hook (waiting for this very
+    # certificate); clearing a flag that was not set would not wake it again.
+    if _may_configure():
+        _converge()
 
 
 @when('registry.tls.relation')
@@ -113,6 +117,14 @@ def wait_for_http_secret():
 @when_not('registry.configured', 'registry.stopped', 'registry.series-upgrade')
 def configure_registry():
     _converge()
+
+
+def _may_configure():
+    """configure_registry's conditions, for handlers that converge themselves."""
+    return all(is_flag_set(f) for f in ('registry.image.available',
+                                        'leadership.set.http-secret')) and \
+        not any(is_flag_set(f) for f in ('registry.configured', 'registry.stopped',
+                                         'registry.series-upgrade'))
 
 
 @hook('update-status')

@@ -574,7 +574,8 @@ def test_a_written_certificate_reconfigures_the_registry(charm):
     charm.reactive.flags.update({'registry.configured', 'tls_client.server.certificate.written',
                                  'registry.image.available', 'leadership.set.http-secret'})
     ran = dispatch(charm, 'certificates-relation-changed')
-    assert ran.index('serve_new_certificate') < ran.index('configure_registry')
+    assert 'serve_new_certificate' in ran
+    charm.registry_unit.configure.assert_called_once()  # converged once, by either handler
     assert 'tls_client.server.certificate.written' not in charm.reactive.flags
 
 
@@ -640,3 +641,20 @@ def test_nrpe_checks_are_written_once_per_change_and_removed_with_the_relation(c
     charm.reactive.RelationBase.from_name.assert_called_once_with('nrpe-external-master')
     charm.reactive.RelationBase.from_name.return_value.removed.assert_called_once_with()
     assert 'registry.nrpe.checks' not in charm.reactive.flags
+
+
+def test_a_certificate_written_after_configure_ran_in_the_same_hook_is_served_at_once(charm):
+    # tls-required was waiting for this certificate; configure_registry ran earlier in the
+    # hook and clearing an unset flag would not wake it again.
+    charm.reactive.flags.update({'registry.image.available', 'leadership.set.http-secret',
+                                 'tls_client.server.certificate.written'})
+    charm.serve_new_certificate()
+    charm.registry_unit.configure.assert_called_once()
+    assert 'registry.configured' in charm.reactive.flags
+
+
+def test_a_written_certificate_waits_while_the_registry_is_stopped(charm):
+    charm.reactive.flags.update({'registry.image.available', 'leadership.set.http-secret',
+                                 'registry.stopped', 'tls_client.ca.written'})
+    charm.serve_new_certificate()
+    charm.registry_unit.configure.assert_not_called()

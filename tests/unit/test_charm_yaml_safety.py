@@ -54,7 +54,7 @@ SWIFT_BASE = {'storage-swift-authurl': 'https://keystone.example.com/v3',
 S3_BASE = {'storage-s3-bucket': 'b', 'storage-s3-region': 'r',
            'storage-s3-accesskey': 'ak', 'storage-s3-secretkey': 'sk'}
 S3_PARAMS = {'bucket': 'b', 'region': 'r', 'accesskey': 'ak', 'forcepathstyle': False,
-             'encrypt': False, 'secure': True, 'skipverify': False, 'v4auth': False,
+             'encrypt': False, 'secure': True, 'skipverify': False, 'v4auth': True,
              'chunksize': 10485760, 'multipartcopychunksize': 33554432,
              'multipartcopymaxconcurrency': 100, 'multipartcopythresholdsize': 33554432,
              'storageclass': 'STANDARD', 'usedualstack': False, 'accelerate': False,
