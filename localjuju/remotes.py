@@ -248,7 +248,24 @@ class HAProxy(Remote):
         return []
 
 
-KINDS = {c.kind: c for c in (EasyRSA, Containerd, HAProxy)}
+class Nrpe(Remote):
+    """The nrpe subordinate: records what the charm publishes (the checks themselves are
+    files the charm writes on its own machine)."""
+    kind = 'nrpe'
+    endpoint = 'nrpe-external-master'
+    interface = 'nrpe-external-master'
+    role = 'requires'
+
+    def react(self, st):
+        received = {}
+        for num, rel in self.relations(st):
+            for u in self.our_units(rel, self.name):
+                received[u] = {k: decode(v) for k, v in rel['units'].get(u, {}).items()}
+        self.rec['received'] = received
+        return []
+
+
+KINDS = {c.kind: c for c in (EasyRSA, Containerd, HAProxy, Nrpe)}
 
 
 def make(name, rec, mdir):
