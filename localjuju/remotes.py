@@ -62,6 +62,14 @@ class Remote:
         """Return a list of (relation number, remote unit) whose bag changed."""
         return []
 
+    def received_bags(self, st):
+        """{our unit: its bag, values decoded} over every relation with this remote."""
+        received = {}
+        for num, rel in self.relations(st):
+            for u in self.our_units(rel, self.name):
+                received[u] = {k: decode(v) for k, v in rel['units'].get(u, {}).items()}
+        return received
+
     def run(self, st, verb, args):
         raise ValueError('%s has no verb %s' % (self.kind, verb))
 
@@ -195,11 +203,7 @@ class Containerd(Remote):
     role = 'requires'
 
     def react(self, st):
-        received = {}
-        for num, rel in self.relations(st):
-            for u in self.our_units(rel, self.name):
-                received[u] = {k: decode(v) for k, v in rel['units'].get(u, {}).items()}
-        self.rec['received'] = received
+        received = self.rec['received'] = self.received_bags(st)
         # what the real charm would configure: the lowest-numbered unit's data wins
         chosen = None
         for u in sorted(received, key=lambda x: int(x.split('/')[1])):
@@ -257,11 +261,7 @@ class Nrpe(Remote):
     role = 'requires'
 
     def react(self, st):
-        received = {}
-        for num, rel in self.relations(st):
-            for u in self.our_units(rel, self.name):
-                received[u] = {k: decode(v) for k, v in rel['units'].get(u, {}).items()}
-        self.rec['received'] = received
+        self.rec['received'] = self.received_bags(st)
         return []
 
 

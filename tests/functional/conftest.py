@@ -7,6 +7,7 @@ unit would. The registry binds every address by default, so models that run at t
 free_port_pair().
 Models live under a per-session LOCALJUJU_HOME and are destroyed after each test module.
 """
+import hashlib
 import json
 import os
 import random
@@ -22,6 +23,7 @@ import pytest
 
 import localjuju
 from localjuju import machine as runner_machine
+from tests.support.s3server import MotoS3Server
 from tests.support.fixtures import *  # noqa: F401,F403  (registry_image_archive, upstream_registry, ...)
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -145,3 +147,21 @@ def catalog(netloc, auth=None):
 
 def skopeo(*args, check=True):
     return subprocess.run(('skopeo',) + args, capture_output=True, text=True, check=check)
+
+
+def pulled_digest(ref, *extra):
+    """Pull every blob of ref with skopeo (it verifies their digests) and return the
+    manifest digest. extra: more skopeo copy options (credentials, TLS)."""
+    with tempfile.TemporaryDirectory() as out:
+        pulled = skopeo('copy', '--src-tls-verify=false', *extra, 'docker://' + ref,
+                        'dir:' + out, check=False)
+        assert pulled.returncode == 0, pulled.stderr
+        with open(os.path.join(out, 'manifest.json'), 'rb') as f:
+            return 'sha256:' + hashlib.sha256(f.read()).hexdigest()
+
+
+@pytest.fixture(scope='module')
+def s3():
+    """A moto_server for the module (tests.support.s3server); tests make their buckets."""
+    with MotoS3Server() as server:
+        yield server

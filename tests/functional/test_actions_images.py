@@ -19,7 +19,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from localjuju import machine as runner_machine
-from tests.functional.conftest import APP, free_port_pair, skopeo
+from tests.functional.conftest import APP, free_port_pair
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), '..', '..', 'lib'))
 from charms.layer import registry_api  # noqa: E402

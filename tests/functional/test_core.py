@@ -10,12 +10,10 @@ urllib. Secrets never reach a command line: skopeo gets an authfile, docker logi
 stdin.
 """
 import base64
-import hashlib
 import http.server
 import json
 import os
 import subprocess
-import tempfile
 import threading
 import time
 import urllib.error
@@ -23,7 +21,7 @@ import urllib.request
 
 import pytest
 
-from tests.functional.conftest import APP, free_port_pair, http_get, port_free, skopeo
+from tests.functional.conftest import APP, free_port_pair, http_get, port_free, pulled_digest, skopeo
 
 pytestmark = pytest.mark.functional
 
@@ -55,12 +53,6 @@ def push(upstream, source, dest, *extra):
     skopeo('copy', *NO_TLS, *extra, 'docker://' + upstream.ref(source), 'docker://' + dest)
 
 
-def pulled_digest(ref, *extra):
-    """Pull every blob of ref with skopeo (digests verified) and return the manifest digest."""
-    with tempfile.TemporaryDirectory() as out:
-        skopeo('copy', '--src-tls-verify=false', *extra, 'docker://' + ref, 'dir:' + out)
-        with open(os.path.join(out, 'manifest.json'), 'rb') as f:
-            return 'sha256:' + hashlib.sha256(f.read()).hexdigest()
 
 
 def docker_host(*args, env=None, input=None, check=True):

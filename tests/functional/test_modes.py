@@ -6,18 +6,15 @@ One single-unit deployment (filesystem storage) is reconfigured test after test;
 run in file order and each leaves the deployment active on its base configuration, except
 the last group, which turns it into a pull-through cache for good.
 """
-import hashlib
 import json
-import os
 import re
 import socket
-import tempfile
 import urllib.error
 import urllib.request
 
 import pytest
 
-from tests.functional.conftest import APP, free_port_pair, http_get, port_free, skopeo
+from tests.functional.conftest import APP, free_port_pair, http_get, port_free, pulled_digest, skopeo
 from tests.support.forward_proxy import ForwardProxy
 from tests.support.upstream import UpstreamRegistry, free_port
 
@@ -45,14 +42,6 @@ def copy(source, dest, check=True, creds=None):
                   check=check)
 
 
-def pulled_digest(ref):
-    """Pull every blob of ref (skopeo verifies digests) and return the manifest digest."""
-    with tempfile.TemporaryDirectory() as out:
-        pulled = skopeo('copy', '--src-tls-verify=false', 'docker://' + ref, 'dir:' + out,
-                        check=False)
-        assert pulled.returncode == 0, pulled.stderr
-        raw = open(os.path.join(out, 'manifest.json'), 'rb').read()
-    return 'sha256:' + hashlib.sha256(raw).hexdigest()
 
 
 def container_log(d):

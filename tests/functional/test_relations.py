@@ -18,7 +18,6 @@ import pytest
 from tests.functional.conftest import APP, free_port_pair, skopeo
 from tests.support.containerd import PrivateContainerd
 from tests.support.haproxy import HAProxy
-from tests.support.s3server import MotoS3Server
 
 pytestmark = pytest.mark.functional
 
@@ -74,14 +73,8 @@ class Client:
 
 
 @pytest.fixture(scope='module')
-def s3():
-    with MotoS3Server() as server:
-        server.create_bucket(BUCKET)
-        yield server
-
-
-@pytest.fixture(scope='module')
 def reg(deploy_factory, s3, tmp_path_factory):
+    s3.create_bucket(BUCKET)
     port, debug = free_port_pair()
     d = deploy_factory(n=3, config={
         'registry-port': port, 'debug-port': debug, 'listen-on-unit-address': True,

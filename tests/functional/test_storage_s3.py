@@ -6,15 +6,12 @@ One two-unit deployment serves the module; the tests run in file order.
 """
 import hashlib
 import json
-import os
-import tempfile
 import urllib.error
 import urllib.request
 
 import pytest
 
-from tests.functional.conftest import APP, free_port_pair, skopeo
-from tests.support.s3server import MotoS3Server
+from tests.functional.conftest import APP, free_port_pair, pulled_digest, skopeo
 
 pytestmark = pytest.mark.functional
 
@@ -42,13 +39,6 @@ def netloc(d, unit):
     return '{}:{}'.format(d.address(unit), d.port)
 
 
-def pulled_digest(ref):
-    with tempfile.TemporaryDirectory() as out:
-        pulled = skopeo('copy', '--src-tls-verify=false', 'docker://' + ref, 'dir:' + out,
-                        check=False)
-        assert pulled.returncode == 0, pulled.stderr
-        raw = open(os.path.join(out, 'manifest.json'), 'rb').read()
-    return 'sha256:' + hashlib.sha256(raw).hexdigest()
 
 
 class NoRedirect(urllib.request.HTTPRedirectHandler):
@@ -73,14 +63,8 @@ def registry_requests(s3):
 
 
 @pytest.fixture(scope='module')
-def s3():
-    with MotoS3Server() as server:
-        server.create_bucket(BUCKET)
-        yield server
-
-
-@pytest.fixture(scope='module')
 def d(deploy_factory, s3):
+    s3.create_bucket(BUCKET)
     port, debug = free_port_pair()
     dep = deploy_factory(n=2, config={
         'registry-port': port, 'debug-port': debug, 'listen-on-unit-address': True,

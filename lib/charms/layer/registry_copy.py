@@ -16,7 +16,7 @@ import zlib
 from collections import namedtuple
 from concurrent.futures import ThreadPoolExecutor
 
-from charms.layer.registry_api import INDEX_TYPES, SCHEMA1_TYPES, RegistryError, sha256
+from charms.layer.registry_api import INDEX_TYPES, SCHEMA1_TYPES, sha256
 
 OCI_INDEX = 'application/vnd.oci.image.index.v1+json'
 OCI_MANIFEST = 'application/vnd.oci.image.manifest.v1+json'
