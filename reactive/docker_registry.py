@@ -32,13 +32,30 @@ from charms.reactive import (RelationBase, clear_flag, data_changed, endpoint_fr
 
 from charms.layer import registry_unit, tls_client
 
+# The statuses this hook asked for, in order (see _report).
+_requested_statuses = []
+
+
+def _report(state, message):
+    """Ask for the unit's status; the last request of the hook is the one shown.
+
+    layer:status would show the most severe status requested during the hook, but a later
+    handler can resolve what an earlier one reported (a certificate written after
+    configure_registry waited for it), so the charm hands layer:status one status at the
+    end. (Maintenance messages still go out at once through status.maintenance.)
+    """
+    if not _requested_statuses:
+        hookenv.atexit(lambda: getattr(status, _requested_statuses[-1][0])(
+            _requested_statuses[-1][1]))
+    _requested_statuses.append((state, message))
+
 
 @when_not('registry.docker.installed')
 def install_docker():
     status.maintenance('Installing docker.io')
     problem = registry_unit.install_docker()
     if problem:
-        status.blocked(problem)
+        _report('blocked', problem)
         return
     set_flag('registry.docker.installed')
 
@@ -69,7 +86,7 @@ def upgrade_charm():
 def get_image():
     problem = registry_unit.ensure_image(status.maintenance)
     if problem:
-        status.blocked(problem)
+        _report('blocked', problem)
         return
     set_flag('registry.image.available')
 
@@ -110,7 +127,7 @@ def forget_relation_certificate():
 
 @when_not('leadership.is_leader', 'leadership.set.http-secret')
 def wait_for_http_secret():
-    status.waiting('Waiting for the leader to share http.secret')
+    _report('waiting', 'Waiting for the leader to share http.secret')
 
 
 @when('registry.image.available', 'leadership.set.http-secret')
@@ -134,7 +151,7 @@ def check_registry():
         return
     state = registry_unit.container_status()
     if state == 'running':
-        status.active(registry_unit.ready_message())  # free space and expiry change
+        _report('active', registry_unit.ready_message())  # free space and expiry change
         return
     hookenv.log('Registry container is {}; recreating it'.format(state), hookenv.WARNING)
     clear_flag('registry.configured')
@@ -145,16 +162,16 @@ def _converge(note=''):
     outcome = registry_unit.configure(status.maintenance)
     if outcome.ok:
         set_flag('registry.configured')
-        status.active(outcome.message + note)
+        _report('active', outcome.message + note)
     elif outcome.waiting:
-        status.waiting(outcome.message)
+        _report('waiting', outcome.message)
     else:
-        status.blocked(outcome.message)
+        _report('blocked', outcome.message)
 
 
 @when('registry.stopped')
 def report_stopped():
-    status.blocked('Registry stopped by the stop action; run the start action')
+    _report('blocked', 'Registry stopped by the stop action; run the start action')
 
 
 @hook('pre-series-upgrade')
@@ -162,7 +179,7 @@ def pre_series_upgrade():
     registry_unit.stop()
     set_flag('registry.series-upgrade')
     clear_flag('registry.configured')
-    status.blocked('Series upgrade in progress')
+    _report('blocked', 'Series upgrade in progress')
 
 
 @hook('post-series-upgrade')

@@ -123,6 +123,16 @@ def charm(reactive):
     unit.container_status.return_value = 'running'
     module.registry_unit = unit
     module.hookenv = mock.MagicMock(name='hookenv')
+    at_exit = []
+    module.hookenv.atexit.side_effect = lambda callback, *a, **kw: at_exit.append(callback)
+
+    def end_hook():
+        """What charmhelpers does when a hook succeeds: run the atexit callbacks."""
+        for callback in reversed(at_exit):
+            callback()
+        at_exit.clear()
+        module._requested_statuses.clear()
+    module.end_hook = end_hook
     module.reactive = reactive
     module.status_mock = status
     module.leadership_mock = leadership
@@ -175,6 +185,7 @@ def dispatch(module, hook_name):
                 done.add(func.__name__)
                 progress = True
                 break
+    module.end_hook()
     # layer:basic / layer:leadership drop their transient flags at the end of the hook
     for flag in [f for f in flags if f.startswith(('config.changed', 'leadership.changed.'))]:
         flags.discard(flag)
@@ -253,12 +264,14 @@ def test_install_docker_sets_the_flag(charm):
     charm.install_docker()
     charm.status_mock.maintenance.assert_called_once_with('Installing docker.io')
     assert 'registry.docker.installed' in charm.reactive.flags
+    charm.end_hook()
     charm.status_mock.blocked.assert_not_called()
 
 
 def test_install_docker_blocks_on_failure(charm):
     charm.registry_unit.install_docker.return_value = 'Cannot install docker.io: boom'
     charm.install_docker()
+    charm.end_hook()
     charm.status_mock.blocked.assert_called_once_with('Cannot install docker.io: boom')
     assert 'registry.docker.installed' not in charm.reactive.flags
 
@@ -289,6 +302,7 @@ def test_get_image_sets_the_flag_and_reports_progress(charm):
 def test_get_image_blocks_on_failure(charm):
     charm.registry_unit.ensure_image.return_value = 'Cannot get registry image registry:2: x'
     charm.get_image()
+    charm.end_hook()
     charm.status_mock.blocked.assert_called_once_with('Cannot get registry image registry:2: x')
     assert 'registry.image.available' not in charm.reactive.flags
 
@@ -301,6 +315,7 @@ def test_reconfigure_clears_configured(charm):
 
 def test_wait_for_http_secret_status(charm):
     charm.wait_for_http_secret()
+    charm.end_hook()
     charm.status_mock.waiting.assert_called_once_with(
         'Waiting for the leader to share http.secret')
 
@@ -309,12 +324,14 @@ def test_configure_registry_active(charm):
     charm.configure_registry()
     charm.registry_unit.configure.assert_called_once_with(charm.status_mock.maintenance)
     assert 'registry.configured' in charm.reactive.flags
+    charm.end_hook()
     charm.status_mock.active.assert_called_once_with('Ready at x:5000 (http)')
 
 
 def test_configure_registry_waiting(charm):
     charm.registry_unit.configure.return_value = real_registry_unit.Outcome(False, True, 'w')
     charm.configure_registry()
+    charm.end_hook()
     charm.status_mock.waiting.assert_called_once_with('w')
     assert 'registry.configured' not in charm.reactive.flags
 
@@ -323,6 +340,7 @@ def test_configure_registry_blocked(charm):
     charm.registry_unit.configure.return_value = real_registry_unit.Outcome(
         False, False, 'Invalid config: log-level: must be one of error, warn, info, debug')
     charm.configure_registry()
+    charm.end_hook()
     charm.status_mock.blocked.assert_called_once_with(
         'Invalid config: log-level: must be one of error, warn, info, debug')
     charm.status_mock.active.assert_not_called()
@@ -359,6 +377,7 @@ def test_check_registry_recreates_a_dead_registry(charm, state):
     assert ('clear', 'registry.configured') in charm.reactive.history
     charm.registry_unit.configure.assert_called_once()
     assert 'registry.configured' in charm.reactive.flags
+    charm.end_hook()
     message = charm.status_mock.active.call_args.args[0]
     assert message.startswith('Ready at x:5000 (http)') and state in message
     charm.hookenv.log.assert_called_once()
@@ -366,6 +385,7 @@ def test_check_registry_recreates_a_dead_registry(charm, state):
 
 def test_report_stopped(charm):
     charm.report_stopped()
+    charm.end_hook()
     charm.status_mock.blocked.assert_called_once_with(
         'Registry stopped by the stop action; run the start action')
 
@@ -376,6 +396,7 @@ def test_pre_series_upgrade(charm):
     charm.registry_unit.stop.assert_called_once_with()
     assert 'registry.series-upgrade' in charm.reactive.flags
     assert 'registry.configured' not in charm.reactive.flags
+    charm.end_hook()
     charm.status_mock.blocked.assert_called_once_with('Series upgrade in progress')
 
 
@@ -404,6 +425,7 @@ def test_install_on_the_leader_ends_configured(charm):
 def test_non_leader_waits_for_the_secret(charm):
     ran = dispatch(charm, 'install')
     assert 'configure_registry' not in ran and 'wait_for_http_secret' in ran
+    charm.end_hook()
     charm.status_mock.waiting.assert_called_once()
 
 
@@ -658,3 +680,16 @@ def test_a_written_certificate_waits_while_the_registry_is_stopped(charm):
                                  'registry.stopped', 'tls_client.ca.written'})
     charm.serve_new_certificate()
     charm.registry_unit.configure.assert_not_called()
+
+
+def test_the_last_status_of_a_hook_is_the_one_shown(charm):
+    # layer:status alone would keep the earlier, more severe "waiting".
+    charm.registry_unit.configure.side_effect = [
+        real_registry_unit.Outcome(False, True, 'Waiting for a certificate'),
+        real_registry_unit.Outcome(True, False, 'Ready at x:5000 (https)')]
+    charm.reactive.flags.update({'registry.image.available', 'leadership.set.http-secret'})
+    charm.configure_registry()
+    charm.serve_new_certificate()
+    charm.end_hook()
+    charm.status_mock.waiting.assert_not_called()
+    charm.status_mock.active.assert_called_once_with('Ready at x:5000 (https)')
