@@ -25,6 +25,10 @@ The registry serves at http://$netloc (unit docker-registry/0, its own Docker en
   docker pull $netloc/demo/registry:2
 With auth (bin/localjuju config docker-registry auth-basic-password=...):
   docker login $netloc -u admin --password-stdin < password-file
-Image actions: bin/localjuju run docker-registry/0 stop | start
+Image actions (on the registry itself):
+  bin/localjuju run docker-registry/0 images
+  bin/localjuju run docker-registry/0 push image=$netloc/demo/registry:2 tag=copies/registry:2
+  bin/localjuju run docker-registry/0 export images=demo/registry path=/root/demo.tar
+Stop and start: bin/localjuju run docker-registry/0 stop | start
 Remove everything: bin/localjuju destroy
 MSG
