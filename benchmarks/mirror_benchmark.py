@@ -19,6 +19,7 @@ The corpus (tests/support standard set: shared layers, many-layer image, OCI and
 multi-arch indexes) is built once and cached under /var/tmp/docker-registry-test-cache.
 """
 import argparse
+import io
 import json
 import os
 import subprocess
@@ -35,16 +36,11 @@ sys.path[:0] = [ROOT, os.path.join(ROOT, 'lib')]
 from tests.support import fixtures, upstream  # noqa: E402
 
 # The charm library runs on Ubuntu units; charmhelpers refuses other platforms on import.
-import charmhelpers.osplatform  # noqa: E402
 mock.patch('charmhelpers.osplatform.get_platform', return_value='ubuntu').start()
 from charms.layer import registry_api, registry_image_actions, registry_images  # noqa: E402
 
 
-def refs_of(corpus, registry):
-    return corpus.refs(registry.address)
-
-
-def check_digests(corpus, src, dst, prefix_path):
+def check_digests(corpus, dst, prefix_path):
     """(matching, total): destination digest equals the source's, ref by ref."""
     api = registry_api.Registry(dst.url)
     good = total = 0
@@ -57,7 +53,7 @@ def check_digests(corpus, src, dst, prefix_path):
 
 
 def run_mirror(corpus, src, dst, parallel):
-    values = {'images': ' '.join(refs_of(corpus, src)), 'prefix': 'bench',
+    values = {'images': ' '.join(corpus.refs(src.address)), 'prefix': 'bench',
               'strip-host': True, 'parallel': parallel}
     client = registry_api.Registry(dst.url)
     with mock.patch.object(registry_image_actions, 'our_registry',
@@ -113,7 +109,6 @@ def many_repositories(registry, count, workers=16):
     config = b'{"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":[]}}'
     config_digest = registry_api.sha256(config)
     seed = 'bench/seed'
-    import io
     api.upload(seed, config_digest, len(config), io.BytesIO(config))
     manifest = json.dumps({'schemaVersion': 2, 'mediaType':
                            'application/vnd.oci.image.manifest.v1+json',
@@ -161,17 +156,17 @@ def main():
         dst = registry()
         seconds, summary = run_mirror(corpus, src, dst, args.parallel)
         rows.append(('mirror action', seconds,
-                     check_digests(corpus, src, dst, lambda r: 'bench/' + r)))
+                     check_digests(corpus, dst, lambda r: 'bench/' + r)))
         print('mirror: ' + summary)
         dst = registry()
         seconds = run_skopeo(corpus, src, dst)
         rows.append(('skopeo sync', seconds,
-                     check_digests(corpus, src, dst, lambda r: 'bench/' + r.split('/')[-1])))
+                     check_digests(corpus, dst, lambda r: 'bench/' + r.split('/')[-1])))
         if not args.skip_docker:
             dst = registry()
             seconds = run_docker(corpus, src, dst)
             rows.append(('docker pull/tag/push', seconds,
-                         check_digests(corpus, src, dst, lambda r: 'bench/' + r)))
+                         check_digests(corpus, dst, lambda r: 'bench/' + r)))
         print()
         print('{:<22} {:>9} {:>11} {:>16} {:>10}'.format('method', 'seconds', 'MiB/s',
                                                          'vs this method', 'digests'))

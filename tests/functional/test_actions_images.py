@@ -323,14 +323,14 @@ def test_invalid_references_fail_clearly(reg, image):
 
 
 def test_missing_image_and_bad_params(reg, upstream_registry):
-    result = run(reg, 'push', image=upstream_registry.ref('test/nope:1.0'), pull=True)
-    assert result['status'] == 'failed' and 'HTTP 404' in result['message'], result
-    result = run(reg, 'mirror', file='/does/not/exist')
-    assert result['status'] == 'failed' and 'does not exist' in result['message']
-    result = run(reg, 'import', path='/etc/hostname')
-    assert result['status'] == 'failed' and 'tar' in result['message']
-    for r in (result,):
-        assert 'Traceback' not in r['output']
+    missing = run(reg, 'push', image=upstream_registry.ref('test/nope:1.0'), pull=True)
+    assert missing['status'] == 'failed' and 'HTTP 404' in missing['message'], missing
+    no_file = run(reg, 'mirror', file='/does/not/exist')
+    assert no_file['status'] == 'failed' and 'does not exist' in no_file['message']
+    not_tar = run(reg, 'import', path='/etc/hostname')
+    assert not_tar['status'] == 'failed' and 'tar' in not_tar['message']
+    for result in (missing, no_file, not_tar):
+        assert 'Traceback' not in result['output'], result
 
 
 def test_mutating_actions_take_a_lock(reg, upstream_registry):

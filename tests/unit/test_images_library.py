@@ -1,6 +1,7 @@
 """Copy, inventory, delete and garbage-collection helpers with an in-memory registry, and
 the action plumbing (lock, parameters, results, failures) with hookenv mocked."""
 import hashlib
+import http.client
 import io
 import json
 import os
@@ -10,6 +11,7 @@ from unittest import mock
 import pytest
 
 from charms.layer import action_support, registry_copy, registry_images, registry_refs
+from charms.layer import registry_api
 from charms.layer.registry_api import RegistryError, _challenge, _next_link
 
 OCI_INDEX = 'application/vnd.oci.image.index.v1+json'
@@ -108,7 +110,7 @@ class FakeRegistry:
     def tags(self, repo, page_size=1000):
         return sorted(self.repos.get(repo, {}).get('tags', {}))
 
-    def catalog(self, page_size=1000, progress=None):
+    def catalog(self, page_size=1000):
         return sorted(self.repos)
 
 
@@ -186,11 +188,42 @@ def test_copy_rejects_schema1_and_a_changed_digest():
     copier.close()
 
 
+def desc(data, **more):
+    return dict({'digest': sha(data), 'size': len(data)}, **more)
+
+
 def test_blobs_of_leaves_foreign_layers():
-    manifest = {'config': {'digest': 'c'}, 'layers': [
-        {'digest': 'l1'}, {'digest': 'l2', 'urls': ['https://x']},
-        {'digest': 'l3', 'mediaType': 'application/vnd.docker.image.rootfs.foreign.diff.tar.gzip'}]}
-    assert [d['digest'] for d in registry_copy.blobs_of(manifest)] == ['c', 'l1']
+    manifest = {'config': desc(b'c'), 'layers': [
+        desc(b'l1'), desc(b'l2', urls=['https://x']),
+        desc(b'l3', mediaType='application/vnd.docker.image.rootfs.foreign.diff.tar.gzip')]}
+    assert [d['digest'] for d in registry_copy.blobs_of(manifest)] == [sha(b'c'), sha(b'l1')]
+
+
+@pytest.mark.parametrize('layer', [
+    {'digest': 'sha256:../../../etc/shadow', 'size': 1}, {'digest': sha(b'x')},
+    {'digest': sha(b'x'), 'size': '1'}, 'not-a-descriptor'])
+def test_malformed_descriptors_are_copy_errors(layer):
+    with pytest.raises(registry_copy.CopyError, match='invalid descriptor'):
+        registry_copy.blobs_of({'config': desc(b'c'), 'layers': [layer]})
+
+
+def test_malformed_manifests_fail_the_copy_with_a_message():
+    src, dst = FakeRegistry('http://src'), FakeRegistry('http://dst')
+    src.repo('bad')['manifests'][sha(b'{')] = (OCI_MANIFEST, b'{')
+    src.repo('bad')['tags']['1'] = sha(b'{')
+    copier = registry_copy.Copier(dst)
+    with pytest.raises(registry_copy.CopyError, match='not valid JSON'):
+        copier.copy(registry_copy.RegistrySource(src, 'bad'), '1', 'bad', '1')
+    copier.close()
+
+
+def test_docker_archive_names_outside_the_archive_are_refused(tmp_path):
+    (tmp_path / 'manifest.json').write_text(json.dumps(
+        [{'Config': '../../etc/hostname', 'Layers': [], 'RepoTags': ['a:1']}]))
+    entries, source = registry_copy.docker_archive_entries(str(tmp_path))
+    (_, config, layers), = entries
+    with pytest.raises(registry_copy.CopyError, match='outside'):
+        registry_copy.push_docker_image(FakeRegistry(), source, 'a', ['1'], config, layers)
 
 
 def test_archive_round_trip_oci_and_docker(tmp_path):
@@ -326,6 +359,72 @@ def test_challenge_and_pagination_links():
     assert _next_link(None) is None
 
 
+class Response:
+    """The part of http.client.HTTPResponse the client reads."""
+
+    def __init__(self, body, fail=None):
+        self._body, self._fail, self.closed = io.BytesIO(body), fail, False
+
+    def read(self, size=-1):
+        if self._fail:
+            raise self._fail
+        return self._body.read(size)
+
+    def isclosed(self):
+        return self.closed or self._body.tell() == len(self._body.getvalue())
+
+    def close(self):
+        self.closed = True
+
+
+def test_blob_stream_drops_the_connection_when_closed_early_and_names_cut_transfers():
+    connection = mock.Mock()
+    stream = registry_api.BlobStream(Response(b'abc'), connection, 'blob x')
+    assert stream.read(1) == b'a'
+    stream.close()
+    connection.close.assert_called_once_with()
+    connection = mock.Mock()
+    with registry_api.BlobStream(Response(b'abc'), connection, 'blob x') as stream:
+        assert stream.read() == b'abc'
+    connection.close.assert_not_called()  # read to the end: the connection serves again
+    cut = registry_api.BlobStream(Response(b'', http.client.IncompleteRead(b'')),
+                                  mock.Mock(), 'blob x')
+    with pytest.raises(RegistryError, match='reading blob x failed'):
+        cut.read(10)
+
+
+def test_json_answers_that_are_not_objects_are_registry_errors():
+    assert registry_api.json_object(b'{"a": 1}', 'x') == {'a': 1}
+    for data in (b'<html>', b'[1]', b'\xff'):
+        with pytest.raises(RegistryError, match='the catalog'):
+            registry_api.json_object(data, 'the catalog')
+
+
+def test_client_certificate_is_presented_and_a_bad_one_is_a_registry_error(tmp_path):
+    with mock.patch('ssl.SSLContext.load_cert_chain') as load:
+        registry_api.Registry('https://127.0.0.1:5000', client_cert='/c.crt',
+                              client_key='/c.key')
+    load.assert_called_once_with('/c.crt', '/c.key')
+    with pytest.raises(RegistryError, match='client certificate'):
+        registry_api.Registry('https://127.0.0.1:5000', client_cert=str(tmp_path / 'none'),
+                              client_key=str(tmp_path / 'none'))
+
+
+def test_our_registry_uses_the_units_access_with_its_client_certificate():
+    from charms.layer import registry_unit
+    access = registry_unit.Access('https://127.0.0.1:5000', '127.0.0.1:5000', 'admin', 'pw',
+                                  '/ca.crt', '/unit.crt', '/unit.key')
+    with mock.patch.object(registry_unit, 'access', return_value=access), \
+            mock.patch.object(registry_unit, 'client_netloc', return_value='10.0.0.1:5000'), \
+            mock.patch.object(action_support.hookenv, 'config', return_value={}), \
+            mock.patch.object(registry_api, 'Registry') as registry:
+        _, netloc = action_support.our_registry()
+    assert netloc == '10.0.0.1:5000'
+    registry.assert_called_once_with('https://127.0.0.1:5000', 'admin', 'pw',
+                                     ca_file='/ca.crt', check_hostname=False,
+                                     client_cert='/unit.crt', client_key='/unit.key')
+
+
 # --- action plumbing ---------------------------------------------------------------------------
 
 def test_lock_is_exclusive_and_names_the_holder(tmp_path):
@@ -378,3 +477,32 @@ def test_run_turns_failures_into_action_fail(error, message):
         assert action_support.run(main, 'push') is False
     fail.assert_called_once_with(message)
     action_set.assert_not_called()
+
+
+# --- image actions -----------------------------------------------------------------------------
+
+def test_an_unreachable_source_host_is_tried_once():
+    from charms.layer import registry_image_actions
+    client = mock.Mock()
+    client.ping.side_effect = RegistryError('cannot reach q.io:5000: refused')
+    sources = registry_image_actions.Sources()
+    with mock.patch.object(registry_image_actions, 'Registry', return_value=client) as made:
+        for _ in range(3):
+            with pytest.raises(RegistryError, match='cannot reach registry q.io:5000'):
+                sources.get('q.io:5000')
+    assert made.call_count == 1  # HTTPS only: not a loopback host
+
+
+def test_garbage_collect_refuses_shared_storage_with_several_units():
+    from charms.layer import registry_image_actions
+    with mock.patch('charms.reactive.is_flag_set', return_value=False), \
+            mock.patch.object(registry_image_actions.hookenv, 'config',
+                              return_value={'storage-s3-bucket': 'b'}), \
+            mock.patch.object(registry_image_actions.registry_config, 'shares_storage',
+                              return_value=True), \
+            mock.patch.object(registry_image_actions.registry_unit, 'container_status',
+                              return_value='running'), \
+            mock.patch.object(registry_image_actions.registry_unit, 'registry_units',
+                              return_value=[('r/0', 'a'), ('r/1', 'b')]):
+        with pytest.raises(action_support.ActionError, match='share its storage'):
+            registry_image_actions.garbage_collect({})

@@ -124,8 +124,12 @@ def our_registry():
     from charms.layer import registry_unit
     from charms.layer.registry_api import Registry
     access = registry_unit.access()
+    # The unit reaches its registry by a local address its certificate may not name; the
+    # chain is still checked. With tls-client-auth the registry wants the unit's certificate.
     return Registry(access.url, access.username, access.password, ca_file=access.ca_file,
-                    check_hostname=False), registry_unit.client_netloc(hookenv.config())
+                    check_hostname=False, client_cert=access.client_cert,
+                    client_key=access.client_key), \
+        registry_unit.client_netloc(hookenv.config())
 
 
 def set_results(results, name):

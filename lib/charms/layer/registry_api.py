@@ -13,13 +13,12 @@ import ssl
 import threading
 import urllib.parse
 
-MANIFEST_TYPES = (
-    'application/vnd.oci.image.index.v1+json',
-    'application/vnd.docker.distribution.manifest.list.v2+json',
-    'application/vnd.oci.image.manifest.v1+json',
-    'application/vnd.docker.distribution.manifest.v2+json',
-)
-INDEX_TYPES = MANIFEST_TYPES[:2]
+OCI_INDEX = 'application/vnd.oci.image.index.v1+json'
+DOCKER_LIST = 'application/vnd.docker.distribution.manifest.list.v2+json'
+OCI_MANIFEST = 'application/vnd.oci.image.manifest.v1+json'
+DOCKER_MANIFEST = 'application/vnd.docker.distribution.manifest.v2+json'
+MANIFEST_TYPES = (OCI_INDEX, DOCKER_LIST, OCI_MANIFEST, DOCKER_MANIFEST)
+INDEX_TYPES = (OCI_INDEX, DOCKER_LIST)
 SCHEMA1_TYPES = ('application/vnd.docker.distribution.manifest.v1+prettyjws',
                  'application/vnd.docker.distribution.manifest.v1+json')
 ACCEPT = ', '.join(MANIFEST_TYPES)
@@ -37,6 +36,17 @@ class RegistryError(Exception):
 
 def sha256(data):
     return 'sha256:' + hashlib.sha256(data).hexdigest()
+
+
+def json_object(data, what, error=RegistryError):
+    """The JSON object data holds; error(message) when it holds something else."""
+    try:
+        document = json.loads(data)
+    except ValueError:  # bad UTF-8 too
+        raise error('{} is not valid JSON'.format(what))
+    if not isinstance(document, dict):
+        raise error('{} is not a JSON object'.format(what))
+    return document
 
 
 def _error_text(body):
@@ -59,7 +69,9 @@ class Registry:
     """One registry: url like 'https://host:port'."""
 
     def __init__(self, url, username=None, password=None, ca_file=None, verify=True,
-                 check_hostname=True, timeout=120):
+                 check_hostname=True, client_cert=None, client_key=None, timeout=120):
+        """client_cert, client_key: files of the certificate to present to a registry that
+        requires client certificates (HTTPS only)."""
         parts = urllib.parse.urlsplit(url)
         if parts.scheme not in ('http', 'https') or not parts.hostname:
             raise RegistryError('invalid registry URL {!r}'.format(url))
@@ -74,6 +86,12 @@ class Registry:
                 self._context.check_hostname = False
             if not verify:
                 self._context.verify_mode = ssl.CERT_NONE
+            if client_cert:
+                try:
+                    self._context.load_cert_chain(client_cert, client_key)
+                except (OSError, ssl.SSLError) as error:
+                    raise RegistryError('cannot load the client certificate {}: {}'.format(
+                        client_cert, error))
         self._local = threading.local()
         self._lock = threading.Lock()
         self._basic = False      # the registry asked for basic auth: send it up front
@@ -100,11 +118,6 @@ class Registry:
                                                         blocksize=CHUNK)
         return conns[key]
 
-    def close(self):
-        for conn in getattr(self._local, 'conns', {}).values():
-            conn.close()
-        self._local.conns = {}
-
     def _send(self, method, url, headers, body):
         """One exchange; returns the response (body unread). Retries once on a stale
         keep-alive connection when the body can be sent again."""
@@ -127,13 +140,16 @@ class Registry:
 
     # -- authentication --------------------------------------------------------------------
 
+    def _basic_credentials(self):
+        return 'Basic ' + base64.b64encode('{}:{}'.format(
+            self._username, self._password).encode()).decode()
+
     def _auth_header(self, scope):
         with self._lock:
             if scope in self._tokens:
                 return 'Bearer ' + self._tokens[scope]
             if self._basic and self._username is not None:
-                return 'Basic ' + base64.b64encode('{}:{}'.format(
-                    self._username, self._password).encode()).decode()
+                return self._basic_credentials()
         return None
 
     def _authenticate(self, header, scope, sent):
@@ -148,30 +164,31 @@ class Registry:
         if scheme != 'bearer' or 'realm' not in params:
             raise RegistryError('{}: unsupported authentication {!r}'.format(
                 self.netloc, scheme), 401)
-        query = {'service': params.get('service', '')}
-        query['scope'] = params.get('scope') or scope
+        # One scope parameter per scope, as the token specification asks (a challenge
+        # lists several separated by spaces, e.g. for a cross-repository mount).
+        query = [('service', params['service'])] if params.get('service') else []
+        query += [('scope', s) for s in (params.get('scope') or scope).split()]
         url = params['realm'] + ('&' if '?' in params['realm'] else '?') + \
-            urllib.parse.urlencode({k: v for k, v in query.items() if v})
+            urllib.parse.urlencode(query)
         headers = {}
         if self._username is not None:
-            headers['Authorization'] = 'Basic ' + base64.b64encode('{}:{}'.format(
-                self._username, self._password).encode()).decode()
+            headers['Authorization'] = self._basic_credentials()
         response = self._send('GET', url, headers, None)
-        body = response.read()
+        body = _read(response, 'the token answer of ' + self.netloc)
         if response.status != 200:
             raise RegistryError('{}: token request refused (HTTP {})'.format(
                 self.netloc, response.status), response.status)
-        try:
-            answer = json.loads(body)
-            token = answer.get('token') or answer['access_token']
-        except (ValueError, KeyError):
-            raise RegistryError('{}: invalid token answer'.format(self.netloc))
+        answer = json_object(body, 'the token answer of ' + self.netloc)
+        token = answer.get('token') or answer.get('access_token')
+        if not isinstance(token, str) or not token:
+            raise RegistryError('{}: the token answer holds no token'.format(self.netloc))
         with self._lock:
             self._tokens[scope] = token
 
     def request(self, method, path, scope, headers=None, body=None, ok=(200,),
                 follow=True, stream=False):
-        """(status, headers, body or response when stream) of a request to path.
+        """(status, response, body) of a request to path; with stream, body is a BlobStream
+        to read and close instead of bytes.
 
         scope: the token scope the request needs ('repository:name:pull'). Statuses not in
         ok raise RegistryError (404 included; callers that expect it list it).
@@ -185,26 +202,26 @@ class Registry:
             response = self._send(method, url, all_headers, body)
             if response.status == 401 and attempt < 2 and (body is None or
                                                             isinstance(body, bytes)):
-                response.read()
+                _read(response, path)
                 self._authenticate(response.getheader('WWW-Authenticate'), scope, auth)
                 continue
             break
         if follow and response.status in (301, 302, 303, 307, 308) and method in ('GET',
                                                                                   'HEAD'):
-            response.read()
-            location = urllib.parse.urljoin(url, response.getheader('Location'))
+            _read(response, path)
+            url = urllib.parse.urljoin(url, response.getheader('Location') or '')
             # Storage redirects (S3, CDNs) carry their own signature: no credentials.
-            response = self._send(method, location, {k: v for k, v in (headers or {}).items()
-                                                     if k != 'Authorization'}, None)
+            response = self._send(method, url, dict(headers or {}), None)
         if response.status not in ok:
-            text = _error_text(response.read()) if method != 'HEAD' else ''
+            text = _error_text(_read(response, path)) if method != 'HEAD' else ''
             raise RegistryError('{} {} on {}: HTTP {}{}'.format(
                 method, path.split('?')[0], self.netloc, response.status,
                 ' ' + text if text else ''), response.status)
         if stream:
-            return response.status, response, response
-        data = response.read()
-        return response.status, response, data
+            parts = urllib.parse.urlsplit(url)
+            return response.status, response, BlobStream(
+                response, self._connection(parts.scheme, parts.netloc), path)
+        return response.status, response, _read(response, path)
 
     # -- API -------------------------------------------------------------------------------
 
@@ -217,10 +234,8 @@ class Registry:
                                          _pull(repo), {'Accept': accept})
         media_type = (response.getheader('Content-Type') or '').split(';')[0].strip()
         if media_type in ('', 'application/json', 'text/plain'):
-            try:
-                media_type = json.loads(data).get('mediaType') or media_type
-            except ValueError:
-                pass
+            document = json_object(data, 'manifest {} of {}'.format(reference, repo))
+            media_type = document.get('mediaType') or media_type
         digest = sha256(data)
         if reference.startswith('sha256:') and digest != reference:
             raise RegistryError('{}@{}: the registry sent a manifest of digest {}'.format(
@@ -228,13 +243,16 @@ class Registry:
         return digest, media_type, data
 
     def manifest_digest(self, repo, reference):
-        """Digest of a manifest (HEAD), or None when absent."""
+        """Digest of a manifest (HEAD, which registries such as Docker Hub do not count as
+        a pull), or None when absent."""
         status, response, _ = self.request(
             'HEAD', '/v2/{}/manifests/{}'.format(repo, reference), _pull(repo),
             {'Accept': ACCEPT}, ok=(200, 404))
         if status == 404:
             return None
-        return response.getheader('Docker-Content-Digest')
+        # The header is optional in the specification: without it, hash the bytes.
+        return response.getheader('Docker-Content-Digest') or \
+            self.manifest(repo, reference)[0]
 
     def put_manifest(self, repo, reference, media_type, data):
         _, response, _ = self.request('PUT', '/v2/{}/manifests/{}'.format(repo, reference),
@@ -252,9 +270,9 @@ class Registry:
         return status == 200
 
     def open_blob(self, repo, digest):
-        """A readable response of the blob's bytes (close it after)."""
+        """A BlobStream of the blob's bytes (close it after)."""
         return self.request('GET', '/v2/{}/blobs/{}'.format(repo, digest), _pull(repo),
-                            stream=True)[1]
+                            stream=True)[2]
 
     def blob(self, repo, digest):
         data = self.request('GET', '/v2/{}/blobs/{}'.format(repo, digest), _pull(repo))[2]
@@ -319,15 +337,14 @@ class Registry:
             ok=(202,))
         return response.getheader('Location')
 
-    def catalog(self, page_size=1000, progress=None):
+    def catalog(self, page_size=1000):
         """Every repository name, following the Link pagination."""
         path = '/v2/_catalog?n={}'.format(int(page_size))
         repos = []
         while path:
             _, response, data = self.request('GET', path, 'registry:catalog:*')
-            repos += json.loads(data).get('repositories') or []
-            if progress:
-                progress(len(repos))
+            repos += json_object(data, 'the catalog of ' + self.netloc).get(
+                'repositories') or []
             path = _next_link(response.getheader('Link'))
         return repos
 
@@ -339,9 +356,43 @@ class Registry:
             status, response, data = self.request('GET', path, _pull(repo), ok=(200, 404))
             if status == 404:
                 return tags
-            tags += json.loads(data).get('tags') or []
+            tags += json_object(data, 'the tags of ' + repo).get('tags') or []
             path = _next_link(response.getheader('Link'))
         return tags
+
+
+def _read(response, what):
+    """The whole body of response; a transfer cut short is a RegistryError."""
+    try:
+        return response.read()
+    except (OSError, http.client.HTTPException) as error:
+        raise RegistryError('reading {} failed: {}'.format(what, error))
+
+
+class BlobStream:
+    """The body of a streamed response, read in pieces. Closing it before the end drops the
+    connection, whose unread bytes would otherwise be taken for the next answer."""
+
+    def __init__(self, response, connection, what):
+        self._response, self._connection, self._what = response, connection, what
+
+    def read(self, size=-1):
+        try:
+            return self._response.read(size)
+        except (OSError, http.client.HTTPException) as error:
+            raise RegistryError('reading {} failed: {}'.format(self._what, error))
+
+    def close(self):
+        unread = not self._response.isclosed()
+        self._response.close()
+        if unread:
+            self._connection.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
 
 
 def _next_link(header):

@@ -10,20 +10,21 @@ blob is never uploaded twice at once.
 import io
 import json
 import os
+import re
 import tarfile
 import threading
 import zlib
 from collections import namedtuple
 from concurrent.futures import ThreadPoolExecutor
 
-from charms.layer.registry_api import INDEX_TYPES, SCHEMA1_TYPES, sha256
+from charms.layer.registry_api import (DOCKER_MANIFEST, INDEX_TYPES, OCI_INDEX, OCI_MANIFEST,
+                                       SCHEMA1_TYPES, json_object, sha256)
 
-OCI_INDEX = 'application/vnd.oci.image.index.v1+json'
-OCI_MANIFEST = 'application/vnd.oci.image.manifest.v1+json'
-DOCKER_MANIFEST = 'application/vnd.docker.distribution.manifest.v2+json'
 DOCKER_CONFIG = 'application/vnd.docker.container.image.v1+json'
 DOCKER_LAYER = 'application/vnd.docker.image.rootfs.diff.tar.gzip'
 REF_NAME = 'org.opencontainers.image.ref.name'
+CONTAINERD_NAME = 'io.containerd.image.name'
+DIGEST = re.compile(r'^sha256:[a-f0-9]{64}$')
 NON_DISTRIBUTABLE = ('application/vnd.docker.image.rootfs.foreign.diff.tar.gzip',
                      'application/vnd.oci.image.layer.nondistributable.v1.tar',
                      'application/vnd.oci.image.layer.nondistributable.v1.tar+gzip')
@@ -42,19 +43,41 @@ def is_index(media_type):
 
 
 def platform_string(platform):
-    if not platform:
+    """'os/architecture[/variant]' of an index entry's platform or of an image config."""
+    if not isinstance(platform, dict):
         return ''
     return '/'.join(p for p in (platform.get('os'), platform.get('architecture'),
-                                platform.get('variant')) if p)
+                                platform.get('variant')) if isinstance(p, str) and p)
 
 
-def blobs_of(manifest):
+def json_document(data, what):
+    """The JSON object of a manifest, index or archive file; CopyError otherwise."""
+    return json_object(data, what, CopyError)
+
+
+def valid_descriptor(value, what):
+    """A content descriptor whose digest and size can be trusted as names and lengths (an
+    archive's digests become file names)."""
+    if not (isinstance(value, dict) and isinstance(value.get('digest'), str) and
+            DIGEST.match(value['digest']) and isinstance(value.get('size'), int) and
+            value['size'] >= 0):
+        raise CopyError('{} holds an invalid descriptor: {!r}'.format(what, value)[:300])
+    return value
+
+
+def index_entries(index, what):
+    """The descriptors of the manifests an index lists."""
+    return [valid_descriptor(entry, what) for entry in index.get('manifests') or ()]
+
+
+def blobs_of(manifest, what='the manifest'):
     """Descriptors of the blobs (config and distributable layers) of an image manifest."""
-    out = [manifest['config']] if manifest.get('config') else []
+    out = [valid_descriptor(manifest['config'], what)] if manifest.get('config') else []
     for layer in manifest.get('layers') or ():
-        if layer.get('urls') or layer.get('mediaType') in NON_DISTRIBUTABLE:
+        if isinstance(layer, dict) and (layer.get('urls') or
+                                        layer.get('mediaType') in NON_DISTRIBUTABLE):
             continue  # foreign layers stay where their URLs point
-        out.append(layer)
+        out.append(valid_descriptor(layer, what))
     return out
 
 
@@ -84,17 +107,25 @@ class LayoutSource:
         self._tar = None if os.path.isdir(path) else tarfile.open(path, 'r:*')
         self._lock = threading.Lock()
 
-    def _open(self, name):
+    def open(self, name):
+        """A readable stream of the file name (a path inside the layout; close it after)."""
+        if not isinstance(name, str) or not name or os.path.isabs(name) or \
+                '..' in name.split('/'):
+            raise CopyError('the archive names a file outside itself: {!r}'.format(name))
         if self._tar is None:
-            return open(os.path.join(self.path, name), 'rb')
+            try:
+                return open(os.path.join(self.path, name), 'rb')
+            except FileNotFoundError:
+                raise CopyError('the archive has no {}'.format(name))
         with self._lock:
             member = self._member(self._tar, name)
-            data = self._tar.extractfile(member).read() if member.size < (1 << 20) else None
+            data = self._extract(self._tar, member).read() if member.size < (1 << 20) \
+                else None
         if data is not None:
             return io.BytesIO(data)
         # Big members get their own handle, so parallel readers do not share a position.
         tar = tarfile.open(self.path, 'r:*')
-        return _Closing(tar.extractfile(self._member(tar, name)), tar)
+        return _Closing(self._extract(tar, self._member(tar, name)), tar)
 
     @staticmethod
     def _member(tar, name):
@@ -105,22 +136,29 @@ class LayoutSource:
                 pass
         raise CopyError('the archive has no {}'.format(name))
 
+    @staticmethod
+    def _extract(tar, member):
+        stream = tar.extractfile(member)  # None for directories and devices
+        if stream is None:
+            raise CopyError('{} in the archive is not a file'.format(member.name))
+        return stream
+
     def read(self, name):
-        with self._open(name) as stream:
+        with self.open(name) as stream:
             return stream.read()
 
     def index(self):
-        return json.loads(self.read('index.json'))
+        return json_document(self.read('index.json'), 'index.json of the archive')
 
     def manifest(self, digest):
         data = self.read(_blob_name(digest))
         if sha256(data) != digest:
             raise CopyError('blob {} of the archive does not match its digest'.format(digest))
-        media_type = json.loads(data).get('mediaType') or OCI_MANIFEST
+        media_type = json_document(data, 'manifest ' + digest).get('mediaType') or OCI_MANIFEST
         return digest, media_type, data
 
     def open_blob(self, descriptor):
-        return self._open(_blob_name(descriptor['digest']))
+        return self.open(_blob_name(descriptor['digest']))
 
     def mount_source(self):
         return None
@@ -148,6 +186,7 @@ class _Closing:
 
 
 def _blob_name(digest):
+    """Where an OCI layout keeps a blob (digest: checked by valid_descriptor())."""
     algorithm, _, hexdigest = digest.partition(':')
     return 'blobs/{}/{}'.format(algorithm, hexdigest)
 
@@ -226,23 +265,24 @@ class Copier:
         if media_type in SCHEMA1_TYPES:
             raise CopyError('{} is a schema 1 manifest, which registries no longer accept'
                             .format(reference))
-        document = json.loads(data)
+        top = json_document(data, 'manifest {}'.format(reference))
         platforms = []
         if is_index(media_type):
-            children = []
-            for entry in document.get('manifests') or ():
-                child = source.manifest(entry['digest'])
-                if is_index(child[1]):
+            children, blobs = [], []
+            for entry in index_entries(top, 'index {}'.format(reference)):
+                child_digest, child_type, child_data = source.manifest(entry['digest'])
+                if is_index(child_type):
                     raise CopyError('{}: nested indexes are not supported'.format(reference))
-                children.append(child)
+                what = 'manifest ' + child_digest
+                blobs += blobs_of(json_document(child_data, what), what)
+                children.append((child_digest, child_type, child_data))
                 platforms.append(platform_string(entry.get('platform')))
-            blobs = [b for child in children for b in blobs_of(json.loads(child[2]))]
             self._copy_blobs(source, dst_repo, blobs)
             for child_digest, child_type, child_data in children:
                 written = self.dst.put_manifest(dst_repo, child_digest, child_type, child_data)
                 _same(child_digest, written)
         else:
-            self._copy_blobs(source, dst_repo, blobs_of(document))
+            self._copy_blobs(source, dst_repo, blobs_of(top, 'manifest {}'.format(reference)))
         written = self.dst.put_manifest(dst_repo, dst_tag or digest, media_type, data)
         _same(digest, written)
         return Copied(digest, media_type, platforms)
@@ -276,20 +316,29 @@ def archive_kind(path):
 
 
 def layout_entries(source):
-    """[(name, descriptor)] of an OCI layout's index: name is the ref.name annotation."""
-    return [((d.get('annotations') or {}).get(REF_NAME, ''), d)
-            for d in source.index().get('manifests') or ()]
+    """[(name, descriptor)] of an OCI layout's index: name is the image name annotation
+    (containerd's full name, else the OCI ref.name, which may be a tag alone)."""
+    out = []
+    for entry in index_entries(source.index(), 'index.json of the archive'):
+        annotations = entry.get('annotations')
+        annotations = annotations if isinstance(annotations, dict) else {}
+        out.append((annotations.get(CONTAINERD_NAME) or annotations.get(REF_NAME) or '',
+                    entry))
+    return out
 
 
 def docker_archive_entries(path):
-    """[(repo_tags, config_name, layer_names)] of a docker archive's manifest.json."""
+    """([(repo_tags, config_name, layer_names)] of a docker archive's manifest.json, the
+    LayoutSource that reads the archive's files: close it after)."""
     source = LayoutSource(path)
     try:
-        return [(item.get('RepoTags') or [], item['Config'], item['Layers'])
-                for item in json.loads(source.read('manifest.json'))], source
-    except (KeyError, TypeError, ValueError) as error:
+        items = json.loads(source.read('manifest.json'))
+        entries = [(item.get('RepoTags') or [], item['Config'], list(item['Layers']))
+                   for item in items]
+    except (KeyError, TypeError, ValueError, AttributeError, CopyError) as error:
         source.close()
         raise CopyError('invalid manifest.json in {}: {}'.format(path, error))
+    return entries, source
 
 
 def _gzip_chunks(stream, level):
@@ -309,29 +358,41 @@ def push_docker_image(dst, source, dst_repo, tags, config_name, layer_names, lev
     """Upload one image of a docker archive (docker save) under each of tags: layers
     gzip-compressed unless they already are. Returns Copied of the v2 schema 2 manifest."""
     config = source.read(config_name)
+    platform = platform_string(json_document(config, 'image config ' + str(config_name)))
     config_digest = sha256(config)
     if not dst.has_blob(dst_repo, config_digest):
         dst.upload(dst_repo, config_digest, len(config), io.BytesIO(config))
     layers = []
     for name in layer_names:
-        with source._open(name) as stream:
+        with source.open(name) as stream:
             head = stream.read(2)
-        with source._open(name) as stream:
+        with source.open(name) as stream:
             chunks = iter(lambda: stream.read(1 << 20), b'')
-            if head != b'\x1f\x8b':
+            if head != b'\x1f\x8b':  # gzip's magic number
                 chunks = _gzip_chunks(stream, level)
             data_digest, size = dst.upload_chunks(dst_repo, chunks)
         layers.append({'mediaType': DOCKER_LAYER, 'size': size, 'digest': data_digest})
+    # Indented by 3 like the manifests docker push writes.
     manifest = json.dumps({
         'schemaVersion': 2, 'mediaType': DOCKER_MANIFEST,
         'config': {'mediaType': DOCKER_CONFIG, 'size': len(config), 'digest': config_digest},
         'layers': layers}, indent=3).encode()
     for tag in tags:
         _same(sha256(manifest), dst.put_manifest(dst_repo, tag, DOCKER_MANIFEST, manifest))
-    document = json.loads(config)
-    return Copied(sha256(manifest), DOCKER_MANIFEST, [platform_string(
-        {'os': document.get('os'), 'architecture': document.get('architecture'),
-         'variant': document.get('variant')})])
+    return Copied(sha256(manifest), DOCKER_MANIFEST, [platform] if platform else [])
+
+
+def _for_platform(entries, platform):
+    """The index entry of platform ('os/arch[/variant]'): the exact one, else the first of
+    the same os/arch when platform names no variant (linux/arm64 finds linux/arm64/v8)."""
+    exact = [e for e in entries if platform_string(e.get('platform')) == platform]
+    if exact:
+        return exact[0]
+    if platform and platform.count('/') == 1:
+        near = [e for e in entries
+                if platform_string(e.get('platform')).startswith(platform + '/')]
+        return near[0] if near else None
+    return None
 
 
 # --- archives out ---------------------------------------------------------------------------
@@ -377,40 +438,48 @@ class ArchiveWriter:
         """Add repo:tag; platform picks the image of an index for docker archives.
         Returns Copied."""
         digest, media_type, data = registry.manifest(repo, tag)
-        document = json.loads(data)
         name = '{}:{}'.format(repo, tag)
+        top = json_document(data, name)
         if self.kind == 'docker-archive':
             if is_index(media_type):
-                entries = document.get('manifests') or ()
-                chosen = [e for e in entries if platform_string(e.get('platform')) == platform]
-                if not chosen:
+                entries = index_entries(top, name)
+                chosen = _for_platform(entries, platform)
+                if chosen is None:
                     raise CopyError('{} has no {} image (it has {})'.format(
                         name, platform, ', '.join(platform_string(e.get('platform'))
                                                   for e in entries)))
-                digest, media_type, data = registry.manifest(repo, chosen[0]['digest'])
-                document = json.loads(data)
-            for descriptor in blobs_of(document):
-                self._blob(registry, repo, descriptor)
-            self._docker.append({'Config': _blob_name(document['config']['digest']),
+                digest, media_type, data = registry.manifest(repo, chosen['digest'])
+                top = json_document(data, '{}@{}'.format(repo, digest))
+            blobs = blobs_of(top, name)
+            if not top.get('config') or len(blobs) != 1 + len(top.get('layers') or ()):
+                raise CopyError('{}: docker archives need an image with a config and no '
+                                'foreign layers'.format(name))
+            for blob in blobs:
+                self._blob(registry, repo, blob)
+            self._docker.append({'Config': _blob_name(blobs[0]['digest']),
                                  'RepoTags': [name],
-                                 'Layers': [_blob_name(l['digest'])
-                                            for l in document.get('layers') or ()]})
+                                 'Layers': [_blob_name(layer['digest']) for layer in blobs[1:]]})
             return Copied(digest, media_type, [platform] if platform else [])
         platforms = []
         if is_index(media_type):
-            for entry in document.get('manifests') or ():
-                child = registry.manifest(repo, entry['digest'])
-                for descriptor in blobs_of(json.loads(child[2])):
-                    self._blob(registry, repo, descriptor)
-                self._manifest_blob(child[0], child[2])
+            for entry in index_entries(top, name):
+                child_digest, _, child_data = registry.manifest(repo, entry['digest'])
+                for blob in blobs_of(json_document(child_data, 'manifest ' + child_digest),
+                                     'manifest ' + child_digest):
+                    self._blob(registry, repo, blob)
+                self._manifest_blob(child_digest, child_data)
                 platforms.append(platform_string(entry.get('platform')))
         else:
-            for descriptor in blobs_of(document):
-                self._blob(registry, repo, descriptor)
+            for blob in blobs_of(top, name):
+                self._blob(registry, repo, blob)
         self._manifest_blob(digest, data)
         self._index.append({'mediaType': media_type, 'digest': digest, 'size': len(data),
                             'annotations': {REF_NAME: name}})
         return Copied(digest, media_type, platforms)
+
+    def abort(self):
+        """Close without writing the index (the caller removes the partial file)."""
+        self._file.close()
 
     def close(self):
         if self.kind == 'docker-archive':

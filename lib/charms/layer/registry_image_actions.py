@@ -15,14 +15,13 @@ from concurrent.futures import ThreadPoolExecutor
 
 from charmhelpers.core import hookenv
 
-from charms.layer import (registry_container, registry_copy, registry_images, registry_refs,
-                          registry_unit)
+from charms.layer import (registry_config, registry_container, registry_copy, registry_images,
+                          registry_refs, registry_service, registry_unit)
 from charms.layer.action_support import (ActionError, Lock, Progress, bool_param, int_param,
                                          log, our_registry, text_param, unit_path)
 from charms.layer.registry_api import Registry, RegistryError
 
 EXPORT_DIR = '/var/lib/docker-registry/exports'
-HOST_DATA = '/srv/registry'
 MACHINE_ARCH = {'x86_64': 'amd64', 'aarch64': 'arm64', 'ppc64le': 'ppc64le',
                 's390x': 's390x'}
 
@@ -41,7 +40,8 @@ def _loopback(host):
 
 class Sources:
     """Registry clients of source hosts, made once per host: HTTPS first; plain HTTP for
-    loopback hosts (as docker does) or with insecure=true."""
+    loopback hosts (as docker does) or with insecure=true. A host that cannot be reached
+    is not tried again for every image of a list."""
 
     def __init__(self, username=None, password=None, insecure=False):
         self._username, self._password, self._insecure = username, password, insecure
@@ -50,7 +50,12 @@ class Sources:
     def get(self, host):
         with self._lock:
             if host not in self._clients:
-                self._clients[host] = self._connect(host)
+                try:
+                    self._clients[host] = self._connect(host)
+                except RegistryError as error:
+                    self._clients[host] = error
+            if isinstance(self._clients[host], RegistryError):
+                raise self._clients[host]
             return self._clients[host]
 
     def _connect(self, host):
@@ -189,16 +194,16 @@ def mirror(values):
     sources = Sources(username, password, bool_param(values, 'insecure'))
     dst, netloc = our_registry()
     copier = registry_copy.Copier(dst, blob_workers=max(8, 2 * workers))
-    counts = {'copied': [], 'skipped': [], 'failed': []}
-    failures = ['{} (invalid entry)'.format(p) for p in problems]
+    lines = {'copied': [], 'skipped': [], 'failed': []}
+    invalid = ['{} (invalid entry)'.format(p) for p in problems]
     done, lock, started = [0], threading.Lock(), time.monotonic()
 
-    def one(text):
-        ref = registry_refs.parse(text)
-        repo = registry_refs.destination(ref, strip_host, prefix)
-        tag = ref.tag or (None if ref.digest else 'latest')
-        reference = ref.digest or ref.tag or 'latest'
+    def mirror_one(text):
         try:
+            ref = registry_refs.parse(text)
+            repo = registry_refs.destination(ref, strip_host, prefix)
+            tag = ref.tag or (None if ref.digest else 'latest')
+            reference = ref.digest or ref.tag or 'latest'
             host, path = registry_refs.source_location(ref)
             source = registry_copy.RegistrySource(sources.get(host), path)
             digest = source.registry.manifest_digest(path, reference) if not ref.digest \
@@ -216,7 +221,7 @@ def mirror(values):
                 OSError) as error:
             outcome, line = 'failed', '{}: {}'.format(text, error)
         with lock:
-            counts[outcome].append(line)
+            lines[outcome].append(line)
             done[0] += 1
             log('[{}/{}] {} {}'.format(done[0], len(refs), outcome, line))
 
@@ -224,21 +229,21 @@ def mirror(values):
         log('Mirroring {} images, {} at a time'.format(len(refs), workers))
         try:
             with ThreadPoolExecutor(max_workers=workers) as pool:
-                list(pool.map(one, refs))
+                list(pool.map(mirror_one, refs))
         finally:
             copier.close()
-    counts['failed'] = failures + counts['failed']
+    lines['failed'] = invalid + lines['failed']
     seconds = time.monotonic() - started
     summary = '{} copied, {} skipped, {} failed of {} images in {:.1f}s ({} MiB moved)'.format(
-        len(counts['copied']), len(counts['skipped']), len(counts['failed']),
+        len(lines['copied']), len(lines['skipped']), len(lines['failed']),
         len(refs) + len(problems), seconds, copier.stats['bytes-copied'] // (1 << 20))
-    results = {'summary': summary, 'copied': '\n'.join(sorted(counts['copied'])),
-               'skipped': '\n'.join(sorted(counts['skipped'])),
-               'failed': '\n'.join(counts['failed']),
+    results = {'summary': summary, 'copied': '\n'.join(sorted(lines['copied'])),
+               'skipped': '\n'.join(sorted(lines['skipped'])),
+               'failed': '\n'.join(lines['failed']),
                'blobs': dict(copier.stats)}
-    if counts['failed']:
+    if lines['failed']:
         hookenv.action_fail('{} of {} images failed: {}'.format(
-            len(counts['failed']), len(refs) + len(problems), summary))
+            len(lines['failed']), len(refs) + len(problems), summary))
     return results
 
 
@@ -302,6 +307,11 @@ def _report(message):
     hookenv.status_set('maintenance', message)
 
 
+def _status_after(outcome):
+    hookenv.status_set('active' if outcome.ok else 'waiting' if outcome.waiting else 'blocked',
+                       outcome.message)
+
+
 def _run_gc(config, dry_run):
     name = config['registry-name']
     image = registry_container.docker('inspect', '--format', '{{.Config.Image}}', name).strip()
@@ -326,16 +336,25 @@ def garbage_collect(values):
         raise ActionError('The registry is stopped (stop action); start it first')
     if registry_unit.container_status() != 'running':
         raise ActionError('The registry container is not running')
-    before = registry_images.storage_usage(HOST_DATA)
+    shared = registry_config.shares_storage(config)
+    if shared and not dry_run and len(registry_unit.registry_units()) > 1:
+        # Read-only mode covers this unit only: another unit could write a blob into the
+        # shared storage that the sweep then deletes.
+        raise ActionError('garbage-collect would only make this unit read-only while the '
+                          'other units share its storage; scale to one unit first, or run '
+                          'dry-run=true')
+    # Sizes come from the unit's disk; object storage gives none.
+    data_dir = None if shared else registry_service.HOST_DATA
+    before = registry_images.storage_usage(data_dir) if data_dir else (None, None)
     removed_untagged = []
     with Lock('garbage-collect'):
         if untagged:
-            if before[0] is None:
+            if data_dir is None:
                 raise ActionError('delete-untagged needs filesystem storage on the unit')
             if not config.get('storage-delete'):
                 raise ActionError('delete-untagged needs storage-delete=true')
             registry, _ = our_registry()
-            for repo, digests in sorted(registry_images.untagged_manifests(HOST_DATA).items()):
+            for repo, digests in sorted(registry_images.untagged_manifests(data_dir).items()):
                 for digest in digests:
                     if not dry_run:
                         registry.delete_manifest(repo, digest)
@@ -353,20 +372,21 @@ def garbage_collect(values):
                 output = _run_gc(config, False)
             finally:
                 restored = registry_unit.configure(_report)
-                hookenv.status_set('active' if restored.ok else 'blocked', restored.message)
+                _status_after(restored)
             if not restored.ok:
                 raise ActionError('Garbage collected, but the registry did not come back: '
                                   + restored.message)
     marked, eligible, manifests = registry_images.parse_gc_output(output)
-    after = registry_images.storage_usage(HOST_DATA)
     results = {'blobs-marked': str(marked), 'manifests-eligible': str(manifests),
                'untagged-manifests': '\n'.join(removed_untagged)}
     if dry_run:
-        size = registry_images.blob_sizes(HOST_DATA, eligible)
+        size = registry_images.blob_sizes(data_dir, eligible) if data_dir else 0
         results.update({'blobs-eligible': str(len(eligible)), 'bytes-eligible': str(size),
                         'summary': 'dry run: {} blobs ({}) would be freed'.format(
-                            len(eligible), registry_images.human_size(size))})
+                            len(eligible), registry_images.human_size(size)
+                            if data_dir else 'sizes unknown on object storage')})
     elif before[0] is not None:
+        after = registry_images.storage_usage(data_dir)
         blobs, size = before[0] - after[0], before[1] - after[1]
         results.update({'blobs-freed': str(blobs), 'bytes-freed': str(size),
                         'summary': '{} blobs ({}) freed; registry restarted'.format(
@@ -426,8 +446,8 @@ def export(values):
             log('exported {}:{}'.format(repo, tag))
         writer.close()
     except BaseException:
-        writer.close()
-        os.unlink(path)
+        writer.abort()
+        os.unlink(path)  # a partial archive is of no use
         raise
     return {'path': path, 'format': kind, 'images': '\n'.join(exported),
             'bytes': str(os.path.getsize(path)),
@@ -461,8 +481,6 @@ def import_(values):
             copier = registry_copy.Copier(dst)
             try:
                 for name, descriptor in registry_copy.layout_entries(source):
-                    annotations = descriptor.get('annotations') or {}
-                    name = annotations.get('io.containerd.image.name') or name
                     ref = _archive_name(name, repository)
                     repo = registry_refs.destination(ref, strip_host, prefix)
                     copied = copier.copy(source, descriptor['digest'], repo, ref.tag or 'latest')

@@ -11,7 +11,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 from charms.layer import registry_refs
 from charms.layer.registry_api import RegistryError
-from charms.layer.registry_copy import blobs_of, is_index, platform_string
+from charms.layer.registry_copy import (CopyError, blobs_of, index_entries, is_index,
+                                        json_document, platform_string)
 
 GC_ELIGIBLE = re.compile(r'blob eligible for deletion: (sha256:[0-9a-f]{64})')
 GC_SUMMARY = re.compile(r'(\d+) blobs marked, (\d+) blobs and (\d+) manifests eligible')
@@ -38,39 +39,45 @@ def inventory(registry, repository='', tag='', page_size=1000, workers=8, progre
         cache[value[0]] = value
         return value
 
-    def config_platform(repo, descriptor):
-        key = ('config', descriptor['digest'])
+    def config_platform(repo, digest):
+        key = ('config', digest)
         if key not in cache:
             try:
-                document = json.loads(registry.blob(repo, descriptor['digest']))
-                cache[key] = platform_string({'os': document.get('os'),
-                                              'architecture': document.get('architecture'),
-                                              'variant': document.get('variant')})
-            except (RegistryError, ValueError):
+                cache[key] = platform_string(json_document(registry.blob(repo, digest),
+                                                           'config ' + digest))
+            except (RegistryError, CopyError):
                 cache[key] = ''
         return cache[key]
 
-    def one(repo):
+    def rows_of(repo):
         rows = []
         for name in sorted(registry.tags(repo, page_size)):
             if not registry_refs.matches(name, tag):
                 continue
-            digest, media_type, data = manifest(repo, name)
-            document = json.loads(data)
+            try:
+                digest, media_type, data = manifest(repo, name)
+            except RegistryError as error:
+                if error.status == 404:
+                    continue  # deleted since the tag list was read
+                raise
+            what = '{}:{}'.format(repo, name)
+            document = json_document(data, what)
             blobs, size = {}, len(data)
             if is_index(media_type):
                 platforms = []
-                for entry in document.get('manifests') or ():
+                for entry in index_entries(document, what):
                     platforms.append(platform_string(entry.get('platform')))
-                    size += entry.get('size', 0)
+                    size += entry['size']
                     try:
-                        child = json.loads(manifest(repo, entry['digest'])[2])
+                        child_digest, _, child_data = manifest(repo, entry['digest'])
                     except RegistryError:
-                        continue
-                    blobs.update((b['digest'], b.get('size', 0)) for b in blobs_of(child))
+                        continue  # a platform the registry lacks: no blobs to count
+                    child = json_document(child_data, '{}@{}'.format(repo, child_digest))
+                    blobs.update((b['digest'], b['size']) for b in blobs_of(child, what))
             else:
-                blobs.update((b['digest'], b.get('size', 0)) for b in blobs_of(document))
-                platforms = [config_platform(repo, document['config'])] \
+                descriptors = blobs_of(document, what)  # the config first, when there is one
+                blobs.update((b['digest'], b['size']) for b in descriptors)
+                platforms = [config_platform(repo, descriptors[0]['digest'])] \
                     if document.get('config') else []
             rows.append({'repository': repo, 'tag': name, 'digest': digest,
                          'media-type': media_type, 'platforms': [p for p in platforms if p],
@@ -79,7 +86,7 @@ def inventory(registry, repository='', tag='', page_size=1000, workers=8, progre
 
     out = []
     with ThreadPoolExecutor(max_workers=workers) as pool:
-        for done, rows in enumerate(pool.map(one, repos), 1):
+        for done, rows in enumerate(pool.map(rows_of, repos), 1):
             out += rows
             if progress and done % 500 == 0:
                 progress('{}/{} repositories read'.format(done, len(repos)))
