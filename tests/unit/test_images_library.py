@@ -506,3 +506,14 @@ def test_garbage_collect_refuses_shared_storage_with_several_units():
                               return_value=[('r/0', 'a'), ('r/1', 'b')]):
         with pytest.raises(action_support.ActionError, match='share its storage'):
             registry_image_actions.garbage_collect({})
+
+
+@pytest.mark.parametrize('path', ['/etc/docker/registry/config.yml',
+                                  '/etc/docker/registry/../registry/htpasswd'])
+def test_mirror_never_reads_an_image_list_from_the_charms_secrets(path):
+    # Invalid entries are quoted in the action's results.
+    from charms.layer import registry_image_actions
+    from charms.layer.action_support import ActionError
+    with mock.patch('os.path.exists', return_value=True), \
+            pytest.raises(ActionError, match='holds secrets, not an image list'):
+        registry_image_actions.image_list({'file': path})

@@ -13,6 +13,8 @@ import ssl
 import threading
 import urllib.parse
 
+from charms.layer import registry_http
+
 OCI_INDEX = 'application/vnd.oci.image.index.v1+json'
 DOCKER_LIST = 'application/vnd.docker.distribution.manifest.list.v2+json'
 OCI_MANIFEST = 'application/vnd.oci.image.manifest.v1+json'
@@ -81,17 +83,13 @@ class Registry:
         self.timeout = timeout
         self._context = None
         if parts.scheme == 'https':
-            self._context = ssl.create_default_context(cafile=ca_file)
-            if not verify or not check_hostname:
-                self._context.check_hostname = False
-            if not verify:
-                self._context.verify_mode = ssl.CERT_NONE
-            if client_cert:
-                try:
-                    self._context.load_cert_chain(client_cert, client_key)
-                except (OSError, ssl.SSLError) as error:
-                    raise RegistryError('cannot load the client certificate {}: {}'.format(
-                        client_cert, error))
+            try:
+                self._context = registry_http.tls_context(
+                    ca_file, verify, check_hostname,
+                    (client_cert, client_key) if client_cert else None)
+            except (OSError, ssl.SSLError) as error:
+                raise RegistryError('cannot load the client certificate {}: {}'.format(
+                    client_cert, error))
         self._local = threading.local()
         self._lock = threading.Lock()
         self._basic = False      # the registry asked for basic auth: send it up front

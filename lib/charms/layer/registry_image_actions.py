@@ -157,12 +157,19 @@ def _push_from_engine(dst, image, repo, tag):
 
 # --- mirror -------------------------------------------------------------------------------
 
+# Where the unit keeps secrets: the registry's config, htpasswd and keys, and Juju's agent.
+PRIVATE_DIRS = ('/etc/docker/registry', '/var/lib/juju', '/etc/ssl/private')
+
 def image_list(values):
     """References to mirror from images=, file= and the image-list resource."""
     text = text_param(values, 'images').replace(',', ' ')
     path = text_param(values, 'file')
     if path:
         path = unit_path(path, 'file')
+        # Invalid entries are quoted in the results: never read the charm's secrets.
+        real = os.path.realpath(path)
+        if any(real == d or real.startswith(d + '/') for d in PRIVATE_DIRS):
+            raise ActionError('file {} holds secrets, not an image list'.format(path))
         with open(path, encoding='utf-8', errors='replace') as stream:
             text += '\n' + stream.read()
     if bool_param(values, 'resource'):
