@@ -1016,8 +1016,7 @@ class Model:
                 'charm': a.get('charm_name') or name, 'charm-dir': a['charm_dir'],
                 'version': a.get('version', ''), 'units': units,
                 'application-status': a.get('app_status'),
-                'config': dict(a.get('config', {})),
-            }
+            }  # no config: like `juju status`, which would show secrets otherwise
         for name, r in sorted(st['remotes'].items()):
             apps[name] = {
                 'charm': r['kind'], 'remote': True,
