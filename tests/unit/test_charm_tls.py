@@ -257,3 +257,30 @@ def test_with_client_auth_the_unit_makes_and_trusts_its_own_client_certificate(
 def test_without_client_auth_there_is_no_client_identity(defaults):
     material = registry_tls.Material(b'c', b'k', b'ca', 'relation')
     assert registry_service.client_identity(defaults, material) is None
+
+
+# --- the certificate request ------------------------------------------------------------------
+
+def test_the_certificate_is_requested_again_only_when_a_name_changes(hookenv, tmp_path):
+    from charmhelpers.core import unitdata
+    kv = unitdata.Storage(str(tmp_path / 'kv.db'))
+    proxies = []
+    with mock.patch.object(registry_unit.unitdata, 'kv', return_value=kv), \
+            mock.patch.object(registry_unit.hookenv, 'unit_public_ip',
+                              return_value='203.0.113.5'), \
+            mock.patch.object(registry_unit.socket, 'gethostname', return_value='juju-5'), \
+            mock.patch.object(registry_unit, 'proxy_addresses', side_effect=lambda: proxies):
+        first = registry_unit.certificate_request()
+        assert first[1][1:] == ['203.0.113.5', 'juju-5']
+        assert registry_unit.certificate_request() is None  # nothing changed
+        proxies.append('10.0.0.30')  # a reverse proxy joins
+        assert registry_unit.certificate_request()[1][-1] == '10.0.0.30'
+        hookenv['config'].return_value = with_options({'http-host': 'https://r.example.com/',
+                                                       'tls-extra-sans': 'extra.example.com'})
+        assert registry_unit.certificate_request()[1][-3:] == [
+            'r.example.com', '10.0.0.30', 'extra.example.com']
+        with mock.patch.object(registry_unit.registry_service, 'remove_file') as removed:
+            registry_unit.forget_relation_certificate()
+        assert sorted(call.args[0] for call in removed.call_args_list) == sorted(
+            [registry_tls.RELATION_CERT, registry_tls.RELATION_KEY, registry_tls.RELATION_CA])
+        assert registry_unit.certificate_request() is not None  # a new relation asks again

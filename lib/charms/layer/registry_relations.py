@@ -65,15 +65,24 @@ def proxy_role(unit, units, shared_storage):
         first)
 
 
-def nrpe_checks(unit, address, port, tls, data_dir, expiry_days):
+def nrpe_checks(unit, address, port, tls, client_auth, data_dir, expiry_days):
     """Checks that work with TLS and auth on: the API root (200 or 401), the certificate's
     expiry with TLS, and free space where the unit keeps image data (None: object storage).
+
+    With client certificates required (client_auth) the API cannot be asked without one,
+    and the nagios user may not read the unit's key: the check then only completes a TLS
+    handshake on the port.
     """
     prefix = 'docker_registry_'
-    http = [NAGIOS_PLUGINS + '/check_http', '-I', address, '-p', str(port), '-u', '/v2/',
-            '-e', '200,401']
-    checks = [NrpeCheck(prefix + 'http', 'Registry API on {} answers'.format(unit),
-                        http + (['--ssl'] if tls else []))]
+    if client_auth:
+        checks = [NrpeCheck(prefix + 'http', 'Registry on {} accepts TLS'.format(unit),
+                            [NAGIOS_PLUGINS + '/check_tcp', '-H', address, '-p', str(port),
+                             '--ssl'])]
+    else:
+        http = [NAGIOS_PLUGINS + '/check_http', '-I', address, '-p', str(port), '-u',
+                '/v2/', '-e', '200,401']
+        checks = [NrpeCheck(prefix + 'http', 'Registry API on {} answers'.format(unit),
+                            http + (['--ssl'] if tls else []))]
     if tls:
         checks.append(NrpeCheck(
             prefix + 'certificate', 'Registry TLS certificate of {} is not expiring'.format(unit),

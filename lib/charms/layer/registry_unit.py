@@ -206,9 +206,9 @@ def nrpe_checks():
     _, tls = facts(config)
     host = unit_address() if config.get('listen-on-unit-address') else '127.0.0.1'
     data_dir = None if registry_config.shares_storage(config) else registry_service.HOST_DATA
-    return registry_relations.nrpe_checks(hookenv.local_unit(), host, config['registry-port'],
-                                          bool(tls), data_dir,
-                                          config['tls-expiry-warning-days'])
+    return registry_relations.nrpe_checks(
+        hookenv.local_unit(), host, config['registry-port'], bool(tls),
+        bool(registry_tls.client_ca(config, tls)), data_dir, config['tls-expiry-warning-days'])
 
 
 def sync_ports(config):
