@@ -108,16 +108,21 @@ def facts(config, distribution3=False):
     return registry_config.Facts(listen_host, secret, tls_settings, distribution3), tls
 
 
-def proxy_addresses():
-    """Addresses of the reverse proxy units on the website relation."""
-    addresses = []
-    for rid in hookenv.relation_ids('website'):
+def related_addresses(endpoint):
+    """[(unit, address)] of the remote units on every relation of endpoint."""
+    found = []
+    for rid in hookenv.relation_ids(endpoint):
         for unit in hookenv.related_units(rid):
             data = hookenv.relation_get(rid=rid, unit=unit) or {}
             address = data.get('ingress-address') or data.get('private-address')
             if address:
-                addresses.append(address)
-    return addresses
+                found.append((unit, address))
+    return found
+
+
+def proxy_addresses():
+    """Addresses of the reverse proxy units on the website relation."""
+    return [address for _, address in related_addresses('website')]
 
 
 CERTIFICATE_REQUEST_KEY = 'registry.certificate-request'
@@ -145,10 +150,14 @@ def forget_relation_certificate():
     unitdata.kv().unset(CERTIFICATE_REQUEST_KEY)
 
 
+def local_host(config):
+    """Address the unit itself reaches its registry on."""
+    return unit_address() if config.get('listen-on-unit-address') else '127.0.0.1'
+
+
 def local_url(config, tls):
-    """URL the unit itself uses to reach its registry."""
-    host = unit_address() if config.get('listen-on-unit-address') else '127.0.0.1'
-    return '{}://{}:{}'.format('https' if tls else 'http', host, config['registry-port'])
+    return '{}://{}:{}'.format('https' if tls else 'http', local_host(config),
+                               config['registry-port'])
 
 
 def client_netloc(config):
@@ -172,14 +181,7 @@ def _address_key(address):
 
 def registry_units():
     """[(unit name, address)] of every unit of the application: this one and its peers."""
-    units = [(hookenv.local_unit(), unit_address())]
-    for rid in hookenv.relation_ids('peer'):
-        for unit in hookenv.related_units(rid):
-            data = hookenv.relation_get(rid=rid, unit=unit) or {}
-            address = data.get('ingress-address') or data.get('private-address')
-            if address:
-                units.append((unit, address))
-    return units
+    return [(hookenv.local_unit(), unit_address())] + related_addresses('peer')
 
 
 def client_payload():
@@ -204,10 +206,9 @@ def proxy_services():
 def nrpe_checks():
     config = hookenv.config()
     _, tls = facts(config)
-    host = unit_address() if config.get('listen-on-unit-address') else '127.0.0.1'
     data_dir = None if registry_config.shares_storage(config) else registry_service.HOST_DATA
     return registry_relations.nrpe_checks(
-        hookenv.local_unit(), host, config['registry-port'], bool(tls),
+        hookenv.local_unit(), local_host(config), config['registry-port'], bool(tls),
         bool(registry_tls.client_ca(config, tls)), data_dir, config['tls-expiry-warning-days'])
 
 
