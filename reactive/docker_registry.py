@@ -6,8 +6,10 @@ Flags this charm owns (the only place they are documented):
   registry.image.available   the configured registry-image is in the unit's engine.
   registry.configured        files and container match the current configuration and the
                              registry answered GET /v2/. Cleared by anything that may change
-                             what the registry sees (config, http.secret, upgrade-charm) and
-                             by update-status when the container is not running.
+                             what the registry sees or the status says (config, http.secret,
+                             upgrade-charm, a certificate written or withdrawn, proxies or
+                             peers coming or going) and by update-status when the container
+                             is not running.
   registry.stopped           the stop action stopped the registry on purpose; nothing restarts
                              it until the start action clears the flag.
   registry.series-upgrade    between pre-series-upgrade and post-series-upgrade.
