@@ -199,6 +199,14 @@ def test_containerd_ctr_pulls_with_the_right_ca_only(reg):
         assert reg.seed_digest in listed, listed
 
 
+def test_the_units_own_actions_trust_the_registry_through_its_ca_file(reg):
+    listed = reg.d.run(UNIT, 'images')
+    assert listed['status'] == 'completed', listed
+    assert 'test/app-a' in listed['results']['text']
+    # the docker daemon of the unit was not told anything
+    assert reg.on_machine('ls', '/etc/docker/certs.d', check=False).stdout.strip() == ''
+
+
 def test_the_key_is_private_and_never_logged(reg):
     mode = reg.on_machine('stat', '-c', '%a', '/etc/docker/registry/tls/server.key').stdout
     assert mode.strip() == '600'
@@ -281,6 +289,10 @@ def test_client_certificates_only_when_asked_for(reg):
     assert code != 0, 'a client without a certificate got in'
     assert curl('--cacert', reg.relation_ca, '--cert', str(client.cert), '--key',
                 str(client.key), reg.url())[1] == 200
+    # the unit's own actions present the unit's certificate and verify with the CA file
+    listed = reg.d.run(UNIT, 'images')
+    assert listed['status'] == 'completed', listed
+    assert 'test/app-a' in listed['results']['text']
     reg.d.config(tls_client_auth=False, tls_client_ca_blob='')
     assert curl('--cacert', reg.relation_ca, reg.url())[1] == 200
 
