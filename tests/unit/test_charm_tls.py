@@ -177,11 +177,11 @@ def test_expiry_warning(days_left, note):
 
 def test_the_request_names_every_address_clients_use():
     cn, sans = registry_tls.request_names(
-        '10.0.0.5', '203.0.113.5', 'juju-unit-5', 'registry.example.com',
-        ['10.0.0.9', '10.0.0.5'], ['extra.example.com'])
-    assert cn == '10.0.0.5'
-    assert sans == ['10.0.0.5', '203.0.113.5', 'juju-unit-5', 'registry.example.com',
-                    '10.0.0.9', 'extra.example.com']
+        '198.51.100.5', '203.0.113.5', 'juju-unit-5', 'registry.example.com',
+        ['198.51.100.9', '198.51.100.5'], ['extra.example.com'])
+    assert cn == '198.51.100.5'
+    assert sans == ['198.51.100.5', '203.0.113.5', 'juju-unit-5', 'registry.example.com',
+                    '198.51.100.9', 'extra.example.com']
 
 
 # --- configure ----------------------------------------------------------------------------------
@@ -273,12 +273,12 @@ def test_the_certificate_is_requested_again_only_when_a_name_changes(hookenv, tm
         first = registry_unit.certificate_request()
         assert first[1][1:] == ['203.0.113.5', 'juju-5']
         assert registry_unit.certificate_request() is None  # nothing changed
-        proxies.append('10.0.0.30')  # a reverse proxy joins
-        assert registry_unit.certificate_request()[1][-1] == '10.0.0.30'
+        proxies.append('198.51.100.30')  # a reverse proxy joins
+        assert registry_unit.certificate_request()[1][-1] == '198.51.100.30'
         hookenv['config'].return_value = with_options({'http-host': 'https://r.example.com/',
                                                        'tls-extra-sans': 'extra.example.com'})
         assert registry_unit.certificate_request()[1][-3:] == [
-            'r.example.com', '10.0.0.30', 'extra.example.com']
+            'r.example.com', '198.51.100.30', 'extra.example.com']
         with mock.patch.object(registry_unit.registry_service, 'remove_file') as removed:
             registry_unit.forget_relation_certificate()
         assert sorted(call.args[0] for call in removed.call_args_list) == sorted(

@@ -415,11 +415,11 @@ def test_our_registry_uses_the_units_access_with_its_client_certificate():
     access = registry_unit.Access('https://127.0.0.1:5000', '127.0.0.1:5000', 'admin', 'pw',
                                   '/ca.crt', '/unit.crt', '/unit.key')
     with mock.patch.object(registry_unit, 'access', return_value=access), \
-            mock.patch.object(registry_unit, 'client_netloc', return_value='10.0.0.1:5000'), \
+            mock.patch.object(registry_unit, 'client_netloc', return_value='198.51.100.1:5000'), \
             mock.patch.object(action_support.hookenv, 'config', return_value={}), \
             mock.patch.object(registry_api, 'Registry') as registry:
         _, netloc = action_support.our_registry()
-    assert netloc == '10.0.0.1:5000'
+    assert netloc == '198.51.100.1:5000'
     registry.assert_called_once_with('https://127.0.0.1:5000', 'admin', 'pw',
                                      ca_file='/ca.crt', check_hostname=False,
                                      client_cert='/unit.crt', client_key='/unit.key')

@@ -54,8 +54,8 @@ def test_destination_keeps_source_path_like_the_old_charm():
 
 
 def test_own_name_drops_our_netloc():
-    assert refs.own_name('10.0.0.1:5000/a/b:1', '10.0.0.1:5000') == (None, 'a/b', '1', None)
-    assert refs.own_name('a/b', '10.0.0.1:5000') == (None, 'a/b', None, None)
+    assert refs.own_name('198.51.100.1:5000/a/b:1', '198.51.100.1:5000') == (None, 'a/b', '1', None)
+    assert refs.own_name('a/b', '198.51.100.1:5000') == (None, 'a/b', None, None)
     assert refs.own_name('rocks.canonical.com/cdk/x:1', 'h:1').path == \
         'rocks.canonical.com/cdk/x'
 
