@@ -11,6 +11,7 @@ import hashlib
 import json
 import os
 import random
+import shutil
 import socket
 import subprocess
 import tempfile
@@ -34,7 +35,8 @@ APP = 'docker-registry'
 def juju_home():
     home = tempfile.mkdtemp(prefix='localjuju-', dir='/var/tmp')
     os.environ['LOCALJUJU_HOME'] = home
-    return home
+    yield home
+    shutil.rmtree(home, ignore_errors=True)  # every model in it is destroyed by then
 
 
 class Deployment:

@@ -281,7 +281,8 @@ def configure(report, overrides=None):
 
 
 def ready_message(config=None, tls=None):
-    """'Ready at <client address> (http|https)' and what else an operator should know."""
+    """'Ready at <client address> (http|https[, proxied])' and what else an operator should
+    know."""
     if config is None:
         config = hookenv.config()
         tls = facts(config)[1]
@@ -292,12 +293,13 @@ def ready_message(config=None, tls=None):
         expiry = registry_tls.expiry_note(registry_tls.inspect(tls), _now(),
                                           config['tls-expiry-warning-days'])
         notes += [expiry] if expiry else []
+    scheme = 'https' if tls else 'http'
     if proxy_addresses():
+        scheme += ', proxied'
         notes.append(registry_relations.proxy_role(
             hookenv.local_unit(), [unit for unit, _ in registry_units()],
             registry_config.shares_storage(config)))
-    return '; '.join(['Ready at {} ({})'.format(client_netloc(config),
-                                                 'https' if tls else 'http')] + notes)
+    return '; '.join(['Ready at {} ({})'.format(client_netloc(config), scheme)] + notes)
 
 
 def _now():
