@@ -1,8 +1,10 @@
 """Each runner test leases loopback addresses from its own pool, so that its models get
-127.0.0.11, .12, ... whatever other models on this host hold."""
+127.0.0.11, .12, ... whatever other models on this host hold. `model`: a two-unit model of
+a tiny charm without machines."""
 import pytest
 
-from localjuju import addresses
+from localjuju import Model, addresses
+from test_runner_support import VENV, write_charm
 
 
 @pytest.fixture(autouse=True)
@@ -10,3 +12,11 @@ def private_address_leases(tmp_path, monkeypatch):
     lease_dir = str(tmp_path / 'address-leases')
     monkeypatch.setenv('LOCALJUJU_LEASE_DIR', lease_dir)
     monkeypatch.setattr(addresses, 'LEASE_DIR', lease_dir)
+
+
+@pytest.fixture
+def model(tmp_path):
+    charm = write_charm(str(tmp_path / 'charm'))
+    m = Model(home=str(tmp_path / 'home'), name='t', machines=False, venv=VENV)
+    m.deploy(charm, 'fake', n=2)
+    return m

@@ -3,20 +3,10 @@ import json
 import os
 import subprocess
 
-import pytest
-
 from test_runner_support import VENV, write_charm
 
 from localjuju import Model
 from localjuju import state as S
-
-
-@pytest.fixture
-def model(tmp_path):
-    charm = write_charm(str(tmp_path / 'charm'))
-    m = Model(home=str(tmp_path / 'home'), name='t', machines=False, venv=VENV)
-    m.deploy(charm, 'fake', n=2)
-    return m
 
 
 def ctx_env(m, unit, hook='update-status', rel=None, remote=None, departing=None):

@@ -6,18 +6,10 @@ import time
 
 import pytest
 
-from test_runner_support import VENV, hooks_log, write_charm
+from test_runner_support import VENV, hooks_log
 
 from localjuju import LocalJujuError, Model
 from localjuju.cli import main as cli_main
-
-
-@pytest.fixture
-def model(tmp_path):
-    charm = write_charm(str(tmp_path / 'charm'))
-    m = Model(home=str(tmp_path / 'home'), name='t', machines=False, venv=VENV)
-    m.deploy(charm, 'fake', n=2)
-    return m
 
 
 def names(log):

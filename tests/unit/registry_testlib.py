@@ -16,6 +16,19 @@ TEMPLATES = str(ROOT / 'templates')
 UNIT = 'docker-registry/0'
 UNIT_ADDRESS = '192.0.2.3'
 HTTP_SECRET = 'shared-http-secret'
+# config.yml, parsed, for the default options (and HTTP_SECRET from the leader).
+DEFAULT_REGISTRY = {
+    'version': 0.1,
+    'log': {'level': 'info', 'fields': {'service': 'registry'}},
+    'storage': {'filesystem': {'rootdirectory': '/var/lib/registry'},
+                'cache': {'blobdescriptor': 'inmemory'},
+                'delete': {'enabled': False},
+                'redirect': {'disable': True},
+                'maintenance': {'readonly': {'enabled': False}}},
+    'http': {'addr': ':5000', 'secret': HTTP_SECRET,
+             'headers': {'X-Content-Type-Options': ['nosniff']}},
+    'health': {'storagedriver': {'enabled': True, 'interval': '10s', 'threshold': 3}},
+}
 IMAGE_ID = 'sha256:' + 'a' * 64
 IMAGE_CMD = ['serve', '/etc/docker/registry/config.yml']
 

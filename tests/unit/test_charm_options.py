@@ -14,8 +14,8 @@ import pytest
 from passlib.apache import HtpasswdFile
 
 from charms.layer import registry_config, registry_service
-from registry_testlib import (CA_PEM, CERT_PEM, KEY_PEM, UNIT_ADDRESS, b64, option_definitions,
-                              run, with_options)
+from registry_testlib import (CA_PEM, CERT_PEM, DEFAULT_REGISTRY, KEY_PEM, UNIT_ADDRESS, b64,
+                              option_definitions, run, with_options)
 
 S3 = {'storage-s3-bucket': 'images', 'storage-s3-region': 'us-east-1',
       'storage-s3-accesskey': 'AKIA', 'storage-s3-secretkey': 'secret'}
@@ -346,18 +346,7 @@ def test_option_takes_effect(c):
 def test_defaults_render_the_expected_registry_config(defaults):
     r = run(defaults)
     assert r.problems == []
-    assert r.registry == {
-        'version': 0.1,
-        'log': {'level': 'info', 'fields': {'service': 'registry'}},
-        'storage': {'filesystem': {'rootdirectory': '/var/lib/registry'},
-                    'cache': {'blobdescriptor': 'inmemory'},
-                    'delete': {'enabled': False},
-                    'redirect': {'disable': True},
-                    'maintenance': {'readonly': {'enabled': False}}},
-        'http': {'addr': ':5000', 'secret': 'shared-http-secret',
-                 'headers': {'X-Content-Type-Options': ['nosniff']}},
-        'health': {'storagedriver': {'enabled': True, 'interval': '10s', 'threshold': 3}},
-    }
+    assert r.registry == DEFAULT_REGISTRY
     assert r.env == ''
     assert set(r.files) == {registry_service.HOST_CONFIG, registry_service.HOST_ENV}
     assert r.files[registry_service.HOST_CONFIG].mode == 0o600

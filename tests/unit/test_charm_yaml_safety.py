@@ -5,22 +5,10 @@ import pytest
 from passlib.apache import HtpasswdFile
 
 from charms.layer import registry_service
-from registry_testlib import CA_PEM, HTTP_SECRET, b64, run, with_options
+from registry_testlib import CA_PEM, DEFAULT_REGISTRY, b64, run, with_options
 
 NASTY = 'a: b # c \' d " {e} [f] &g *h !i %j |k >l @m `n\nsecond: line\t\\end'
 
-DEFAULT_REGISTRY = {
-    'version': 0.1,
-    'log': {'level': 'info', 'fields': {'service': 'registry'}},
-    'storage': {'filesystem': {'rootdirectory': '/var/lib/registry'},
-                'cache': {'blobdescriptor': 'inmemory'},
-                'delete': {'enabled': False},
-                'redirect': {'disable': True},
-                'maintenance': {'readonly': {'enabled': False}}},
-    'http': {'addr': ':5000', 'secret': HTTP_SECRET,
-             'headers': {'X-Content-Type-Options': ['nosniff']}},
-    'health': {'storagedriver': {'enabled': True, 'interval': '10s', 'threshold': 3}},
-}
 TOKEN = {'auth-token-realm': 'https://auth.example.com/token/',
          'auth-token-service': 'registry', 'auth-token-issuer': 'issuer',
          'auth-token-root-certs': b64(CA_PEM)}
