@@ -87,7 +87,9 @@ def parser():
 
     rf = sub.add_parser('refresh')
     rf.add_argument('app')
-    rf.add_argument('--path', default=None)
+    rf.add_argument('--path', default=None, help='a new build of the same charm')
+    rf.add_argument('--switch', default=None, metavar='PATH',
+                    help='another charm (refused when a relation in use would break)')
 
     um = sub.add_parser('upgrade-machine')
     um.add_argument('machine')
@@ -162,7 +164,7 @@ def main(argv=None):
         elif v == 'update-status':
             m.update_status()
         elif v == 'refresh':
-            m.refresh(args.app, args.path)
+            m.refresh(args.app, args.path, switch=args.switch)
         elif v == 'upgrade-machine':
             m.upgrade_machine(args.machine, args.phase)
         elif v == 'destroy':

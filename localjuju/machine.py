@@ -1,6 +1,6 @@
 """Machines: a private mount namespace held open by a holder process, with an Ubuntu /etc
-overlay, per-machine /run, /var/lib/docker, /srv, /usr/local/sbin, /var/lib/nagios (and a fake
-/var/lib/juju carrying a `jujud version` for charmhelpers) and its own dockerd.
+overlay, per-machine /run, /var/lib/docker, /srv, /usr/local/sbin, /var/lib/nagios, /root
+(and a fake /var/lib/juju carrying a `jujud version` for charmhelpers) and its own dockerd.
 
 Every daemon is started through `setsid -f` so it is not our child: it survives the CLI and
 never needs reaping by us.  Pids are written by the daemon itself (`echo $$; exec ...`).
@@ -40,7 +40,14 @@ BINDS = [
     ('/usr/local/sbin', 'sbin'),
     ('/var/lib/nagios', 'nagios'),
     ('/var/lib/juju', 'juju'),
+    # layer:basic's bootstrap writes /root/.pydistutils.cfg and removes it again: units
+    # bootstrapping at the same time must not share it.
+    ('/root', 'root'),
 ]
+
+# Machines share the host's dpkg: an apt-get run by one unit's bootstrap waits for another's
+# instead of failing on the lock (layer:basic would then retry only after 10 s).
+APT_LOCK_WAIT = 'DPkg::Lock::Timeout "600";\n'
 
 DOCKERD_ARGS = ['dockerd', '--bridge=none', '--iptables=false', '--ip6tables=false']
 
@@ -119,6 +126,10 @@ def create(mdir, number, preload_image=None, docker_timeout=60):
         f.write(OS_RELEASE)
     with open(os.path.join(upper, 'lsb-release'), 'w') as f:
         f.write(LSB_RELEASE)
+    apt_conf = os.path.join(upper, 'apt', 'apt.conf.d')
+    os.makedirs(apt_conf, exist_ok=True)
+    with open(os.path.join(apt_conf, '90localjuju-lock-wait'), 'w') as f:
+        f.write(APT_LOCK_WAIT)
     for mp, _ in BINDS:
         os.makedirs(mp, exist_ok=True)  # mount points must exist on the host
     logs = os.path.join(mdir, 'logs')

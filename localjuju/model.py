@@ -14,9 +14,9 @@ from . import addresses
 from . import machine as M
 from . import remotes as R
 from . import state as S
+from . import wheels as W
 from .hooktool import TOOLS
 
-DEFAULT_VENV = '/opt/docker-registry-venv'
 SYSTEM_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin'
 MAX_EVENTS = 2000
 
@@ -50,7 +50,7 @@ def parse_value(text):
 class Model:
     """A local model.  All methods return plain data."""
 
-    def __init__(self, home=None, name=None, machines=None, venv=None, echo=False):
+    def __init__(self, home=None, name=None, machines=None, echo=False):
         self.name = name or os.environ.get('LOCALJUJU_MODEL') or 'local'
         self.home = S.home_dir(home)
         self.dir = S.model_dir(self.home, self.name)
@@ -60,7 +60,6 @@ class Model:
         if machines is None:
             machines = os.environ.get('LOCALJUJU_MACHINES', '1') not in ('0', 'no', 'false')
         self.machines = machines
-        self.venv = venv or os.environ.get('LOCALJUJU_VENV') or DEFAULT_VENV
         self.echo = echo
         self.queue = collections.deque()
 
@@ -92,22 +91,24 @@ class Model:
     def load(self):
         return self.store.load()
 
-    # ---- charm building --------------------------------------------------------------------
+    # ---- charms ---------------------------------------------------------------------------
 
-    def _build(self, path, out):
+    @staticmethod
+    def _copy_charm(path, out):
+        """Copy a built charm (what `charm build` makes) to out, replacing what was there."""
         path = os.path.abspath(path)
-        tmp = tempfile.mkdtemp(prefix='build-', dir=os.path.dirname(out))
+        if not os.path.isfile(os.path.join(path, 'metadata.yaml')) or \
+                not os.path.isdir(os.path.join(path, 'hooks')):
+            hint = ' (a layer: build it first, e.g. scripts/build-charm.sh)' \
+                if os.path.exists(os.path.join(path, 'layer.yaml')) else ''
+            raise LocalJujuError('%s is not a built charm%s' % (path, hint))
+        tmp = tempfile.mkdtemp(prefix='charm-', dir=os.path.dirname(out))
         try:
-            built = os.path.join(tmp, 'charm')
-            if os.path.isdir(os.path.join(path, 'hooks')) and \
-                    not os.path.exists(os.path.join(path, 'layer.yaml')):
-                shutil.copytree(path, built, symlinks=True)
-            else:
-                from . import build
-                build.assemble(path, built)
+            copied = os.path.join(tmp, 'charm')
+            shutil.copytree(path, copied, symlinks=True)
             if os.path.exists(out):
                 shutil.rmtree(out)
-            os.rename(built, out)
+            os.rename(copied, out)
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
 
@@ -131,22 +132,47 @@ class Model:
             'actions': actions,
         }
 
+    def _wheels_for(self, charm_dir):
+        if not self.machines:
+            return None  # no unit bootstraps a venv on the host
+        try:
+            return W.wheels_for(charm_dir)
+        except W.WheelCacheError as e:
+            raise LocalJujuError(str(e))
+
     @staticmethod
-    def _sync_charm(src, dst):
-        """Copy a new charm build over a unit's charm dir (keeping its state files)."""
+    def _charm_files(charm_dir):
+        """Every file and symlink of a charm directory, relative to it."""
+        found = []
+        for root, dirs, files in os.walk(charm_dir):
+            for name in files + [d for d in dirs if os.path.islink(os.path.join(root, d))]:
+                found.append(os.path.relpath(os.path.join(root, name), charm_dir))
+        return sorted(found)
+
+    def _sync_charm(self, src, dst):
+        """Deploy a charm into a unit's charm dir, as Juju's charm deployer does on an
+        upgrade: files of the previous charm that the new one lacks are removed (old
+        wheelhouse sdists among them), files created at run time (.unit-state.db, the
+        wheelhouse markers) are kept."""
         os.makedirs(dst, exist_ok=True)
-        for root, dirs, files in os.walk(src):
-            rel = os.path.relpath(root, src)
-            tdir = os.path.join(dst, rel) if rel != '.' else dst
-            os.makedirs(tdir, exist_ok=True)
-            for f in files + [d for d in dirs if os.path.islink(os.path.join(root, d))]:
-                s, t = os.path.join(root, f), os.path.join(tdir, f)
-                if os.path.lexists(t) and (os.path.islink(t) or not os.path.isdir(t)):
-                    os.unlink(t)
-                if os.path.islink(s):
-                    os.symlink(os.readlink(s), t)
-                else:
-                    shutil.copy2(s, t)
+        record = dst + '.files.json'
+        new_files = self._charm_files(src)
+        for rel in sorted(set(S.read_json(record) if os.path.exists(record) else []) -
+                          set(new_files), reverse=True):
+            target = os.path.join(dst, rel)
+            if os.path.lexists(target) and not os.path.isdir(target) or \
+                    os.path.islink(target):
+                os.unlink(target)
+        for rel in new_files:
+            s, t = os.path.join(src, rel), os.path.join(dst, rel)
+            os.makedirs(os.path.dirname(t), exist_ok=True)
+            if os.path.lexists(t) and (os.path.islink(t) or not os.path.isdir(t)):
+                os.unlink(t)
+            if os.path.islink(s):
+                os.symlink(os.readlink(s), t)
+            else:
+                shutil.copy2(s, t)
+        S.write_json(record, new_files)
 
     # ---- options / config -----------------------------------------------------------------
 
@@ -192,9 +218,11 @@ class Model:
         adir = self.store.sub('apps', app)
         os.makedirs(adir, exist_ok=True)
         charm_dir = os.path.join(adir, 'charm')
-        self._build(path, charm_dir)
+        self._copy_charm(path, charm_dir)
         meta = self._charm_meta(charm_dir)
+        wheels = self._wheels_for(charm_dir)
         rec = dict(meta, charm_source=os.path.abspath(path), charm_dir=charm_dir, config={},
+                   wheels=wheels,
                    resources={}, units=[], next_unit=0, leader=None, leader_settings={},
                    version='', app_status=None,
                    preload_image=os.path.abspath(preload_image) if preload_image else None)
@@ -206,15 +234,20 @@ class Model:
             st['apps'][app] = rec
             for ep, spec in rec['endpoints'].items():
                 if spec['role'] == 'peers':
-                    num = str(st['next_relation'])
-                    st['next_relation'] += 1
-                    st['relations'][num] = {
-                        'id': int(num), 'endpoints': {app: ep}, 'interface': spec['interface'],
-                        'peer': True, 'units': {}, 'apps': {app: {}}, 'members': [],
-                        'seen': {}, 'broken': False}
+                    self._add_peer_relation(st, app, ep)
         self._say('Deployed "%s" from %s' % (app, path))
         self._add_units(app, n)
         return self.status()
+
+    @staticmethod
+    def _add_peer_relation(st, app, ep):
+        num = str(st['next_relation'])
+        st['next_relation'] += 1
+        st['relations'][num] = {
+            'id': int(num), 'endpoints': {app: ep},
+            'interface': st['apps'][app]['endpoints'][ep]['interface'], 'peer': True,
+            'units': {}, 'apps': {app: {}}, 'members': [], 'seen': {}, 'broken': False}
+        return num
 
     def _store_resource(self, app, rec, name, path):
         if name not in rec['resource_meta']:
@@ -385,8 +418,9 @@ class Model:
     def _env(self, st, unit, ctx_path, hook=None, ev=None, action=None):
         u = st['units'][unit]
         env = {
-            'PATH': '%s:%s:%s' % (self.store.sub('tools'), os.path.join(self.venv, 'bin'),
-                                  SYSTEM_PATH),
+            # As on a Juju machine: hook tools, then the system. The charm's Python comes
+            # from the venv that layer:basic bootstraps next to the charm dir.
+            'PATH': '%s:%s' % (self.store.sub('tools'), SYSTEM_PATH),
             'HOME': '/root', 'LANG': 'C.UTF-8', 'LC_ALL': 'C.UTF-8', 'USER': 'root',
             'JUJU_UNIT_NAME': unit, 'JUJU_CHARM_DIR': u['charm_dir'],
             'CHARM_DIR': u['charm_dir'], 'JUJU_MODEL_NAME': st['model'],
@@ -399,6 +433,9 @@ class Model:
         }
         if hook:
             env['JUJU_HOOK_NAME'] = hook
+        wheels = st['apps'][S.app_of(unit)].get('wheels')
+        if wheels:
+            env['PIP_FIND_LINKS'] = wheels  # see localjuju.wheels
         if ev and ev.get('rel') is not None:
             rel = st['relations'][ev['rel']]
             env['JUJU_RELATION'] = rel['endpoints'][S.app_of(unit)]
@@ -808,27 +845,79 @@ class Model:
         self._drain()
         return self.status()
 
-    def refresh(self, app, path=None):
+    def refresh(self, app, path=None, switch=None):
+        """Upgrade app to the built charm at path (default: where it came from), or with
+        switch=PATH to another charm. Like Juju, it refuses to break an established
+        non-peer relation (endpoint gone, or its interface or role changed) and replaces a
+        peer relation whose interface changed."""
         st = self.load()
         if app not in st['apps']:
             raise LocalJujuError('application "%s" not found' % app)
         a = st['apps'][app]
-        src = path or a['charm_source']
+        src = os.path.abspath(switch or path or a['charm_source'])
+        staged = self.store.sub('apps', app, 'charm-next')
+        self._copy_charm(src, staged)
+        meta = self._charm_meta(staged)
+        if not switch and meta['charm_name'] != a['charm_name']:
+            shutil.rmtree(staged)
+            raise LocalJujuError('cannot refresh "%s" to charm "%s": not the same charm '
+                                 '(use --switch)' % (app, meta['charm_name']))
+        try:
+            replaced_peers = self._check_endpoints(st, app, a['endpoints'], meta['endpoints'])
+        except LocalJujuError:
+            shutil.rmtree(staged)
+            raise
         charm_dir = a['charm_dir']
-        self._build(src, charm_dir)
-        meta = self._charm_meta(charm_dir)
+        shutil.rmtree(charm_dir)
+        os.rename(staged, charm_dir)
+        wheels = self._wheels_for(charm_dir)
         with self.store.transaction() as st:
             a = st['apps'][app]
-            a.update(meta)
-            a['charm_source'] = os.path.abspath(src)
+            a.update(meta, charm_source=src, wheels=wheels)
+            a['config'] = {k: v for k, v in a['config'].items() if k in meta['options']}
+            for num in replaced_peers:
+                del st['relations'][num]
+            new_peers = [self._add_peer_relation(st, app, ep)
+                         for ep, spec in meta['endpoints'].items()
+                         if spec['role'] == 'peers' and not any(
+                             r.get('peer') and r['endpoints'].get(app) == ep
+                             for r in st['relations'].values())]
             units = list(a['units'])
             for u in units:
                 self._sync_charm(charm_dir, st['units'][u]['charm_dir'])
+        self._say('Refreshed "%s" to %s' % (app, src))
         for u in units:
             self._enqueue(u, 'upgrade-charm')
             self._enqueue(u, 'config-changed')
         self._drain()
+        for num in new_peers:
+            self._join(num, units)
+        self._drain()
         return self.status()
+
+    @staticmethod
+    def _check_endpoints(st, app, old_eps, new_eps):
+        """Relation numbers of peer relations the new charm replaces; LocalJujuError when a
+        non-peer relation in use would break."""
+        replaced = []
+        for num, rel in sorted(st['relations'].items(), key=lambda kv: int(kv[0])):
+            ep = rel['endpoints'].get(app)
+            if ep is None or rel.get('broken'):
+                continue
+            old, new = old_eps.get(ep), new_eps.get(ep)
+            if new and new['interface'] == rel['interface'] and new['role'] == old['role']:
+                continue
+            if rel.get('peer'):
+                replaced.append(num)
+                continue
+            why = 'the new charm has no endpoint "%s"' % ep if new is None else \
+                'endpoint "%s" would change from %s (%s) to %s (%s)' % (
+                    ep, rel['interface'], old['role'], new['interface'], new['role'])
+            raise LocalJujuError('cannot refresh "%s": would break relation %s (%s); remove '
+                                 'it first' % (app, ' '.join(
+                                     '%s:%s' % kv for kv in sorted(rel['endpoints'].items())),
+                                     why))
+        return replaced
 
     def upgrade_machine(self, number, phase):
         st = self.load()

@@ -15,7 +15,11 @@ export DEBIAN_FRONTEND=noninteractive
 
 packages=(docker.io docker-registry skopeo containerd haproxy curl openssl
           monitoring-plugins-basic monitoring-plugins-standard python3-venv python3-bcrypt
-          util-linux iproute2)
+          util-linux iproute2
+          # what layer:basic's bootstrap apt-installs on every unit: units share this
+          # machine's dpkg, so they find them installed
+          python3-pip python3-setuptools python3-virtualenv python3-yaml python3-dev
+          python3-wheel build-essential virtualenv)
 missing=()
 for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

@@ -11,7 +11,10 @@ bash scripts/bootstrap.sh
 archive=${LOCALJUJU_HOME:-/var/lib/localjuju}/registry-image.tar
 mkdir -p "$(dirname "$archive")"
 bash scripts/build-registry-image.sh registry:2 "$archive" >/dev/null
-bin/localjuju deploy . docker-registry --resource "registry-image=$archive" "$@"
+# The charm users get: built with charm-tools and the upstream layers (scripts/build-charm.sh),
+# reused while its inputs are unchanged.
+charm=$("${LOCALJUJU_VENV:-/opt/docker-registry-venv}/bin/python" -m tests.support.charm_build)
+bin/localjuju deploy "$charm" docker-registry --resource "registry-image=$archive" "$@"
 bin/localjuju status
 netloc=$(bin/localjuju status --format json | "${LOCALJUJU_VENV:-/opt/docker-registry-venv}/bin/python" -c '
 import json, sys

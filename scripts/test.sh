@@ -10,5 +10,8 @@ cd "$here"
 bash scripts/bootstrap.sh
 bash scripts/build-registry-image.sh registry:2 >/dev/null
 venv=${LOCALJUJU_VENV:-/opt/docker-registry-venv}
+# The charm under test, built first with charm-tools and the upstream layers (reused while
+# its inputs are unchanged; see tests/support/charm_build.py).
+"$venv/bin/python" -m tests.support.charm_build
 # --durations: the slowest tests, to keep the whole run well under 20 minutes.
 exec "$venv/bin/python" -m pytest -ra --durations=15 "${@:-tests}"

@@ -24,10 +24,10 @@ import pytest
 
 import localjuju
 from localjuju import machine as runner_machine
+from tests.support.charm_build import built_charm
 from tests.support.s3server import MotoS3Server
 from tests.support.fixtures import *  # noqa: F401,F403  (registry_image_archive, upstream_registry, ...)
 
-REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 APP = 'docker-registry'
 
 
@@ -80,7 +80,13 @@ class Deployment:
 
 
 @pytest.fixture(scope='session')
-def deploy_factory(juju_home, registry_image_archive):
+def charm_path():
+    """The built charm (charm-tools with the upstream layers), current with the sources."""
+    return built_charm()
+
+
+@pytest.fixture(scope='session')
+def deploy_factory(juju_home, registry_image_archive, charm_path):
     """deploy(config=..., n=1, resource=True, preload=False) -> Deployment (destroyed later)."""
     created = []
 
@@ -88,7 +94,7 @@ def deploy_factory(juju_home, registry_image_archive):
         model = localjuju.Model(home=juju_home, name='t-' + uuid.uuid4().hex[:8])
         created.append(model)
         resources = {'registry-image': str(registry_image_archive)} if resource else None
-        model.deploy(REPO, APP, n=n, config=config or {}, resources=resources,
+        model.deploy(charm_path, APP, n=n, config=config or {}, resources=resources,
                      preload_image=str(registry_image_archive) if preload else None)
         return Deployment(model)
 

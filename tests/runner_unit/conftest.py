@@ -4,7 +4,7 @@ a tiny charm without machines."""
 import pytest
 
 from localjuju import Model, addresses
-from test_runner_support import VENV, write_charm
+from test_runner_support import write_charm
 
 
 @pytest.fixture(autouse=True)
@@ -17,6 +17,6 @@ def private_address_leases(tmp_path, monkeypatch):
 @pytest.fixture
 def model(tmp_path):
     charm = write_charm(str(tmp_path / 'charm'))
-    m = Model(home=str(tmp_path / 'home'), name='t', machines=False, venv=VENV)
+    m = Model(home=str(tmp_path / 'home'), name='t', machines=False)
     m.deploy(charm, 'fake', n=2)
     return m

@@ -2,8 +2,9 @@
 import json
 import os
 import subprocess
+import sys
 
-from test_runner_support import VENV, write_charm
+from test_runner_support import write_charm
 
 from localjuju import Model
 from localjuju import state as S
@@ -73,7 +74,7 @@ print(json.dumps(out))
 
 def test_charmhelpers_argv_shapes(model):
     path, env = ctx_env(model, 'fake/0', hook='peer-relation-changed', rel='0', remote='fake/1')
-    r = subprocess.run([os.path.join(VENV, 'bin', 'python3'), '-c', CHARMHELPERS_SNIPPET],
+    r = subprocess.run([sys.executable, '-c', CHARMHELPERS_SNIPPET],
                        env=env, capture_output=True, text=True, cwd=env['CHARM_DIR'])
     assert r.returncode == 0, r.stderr
     out = json.loads(r.stdout)
@@ -185,7 +186,7 @@ def test_resource_get_prints_path(tmp_path):
     charm = write_charm(str(tmp_path / 'charm'))
     res = tmp_path / 'whatever.tar'
     res.write_bytes(b'data')
-    m = Model(home=str(tmp_path / 'home'), name='t', machines=False, venv=VENV)
+    m = Model(home=str(tmp_path / 'home'), name='t', machines=False)
     m.deploy(charm, 'fake', n=1, resources={'img': str(res)})
     path, env = ctx_env(m, 'fake/0')
     r = tool(env, 'resource-get', 'img')

@@ -1,22 +1,26 @@
-"""End to end: a tiny layer charm (plain bash hooks, no stand-in layers) built with
-localjuju.build and deployed on a real machine namespace with its own dockerd."""
+"""End to end: a tiny built charm (plain bash hooks) deployed on a real machine namespace
+with its own dockerd."""
 import os
 import subprocess
 import textwrap
 
 import pytest
 
-from test_runner_support import COMMON, VENV
+from test_runner_support import COMMON
 
 from localjuju import Model
 from localjuju import machine as M
 
 
-def write_layer(root):
+HOOKS = ('install', 'leader-elected', 'config-changed', 'start', 'stop', 'remove',
+         'update-status', 'peer-relation-created', 'peer-relation-joined',
+         'peer-relation-changed')
+
+
+def write_tiny_charm(root):
     os.makedirs(os.path.join(root, 'hooks'))
     os.makedirs(os.path.join(root, 'actions'))
     files = {
-        'layer.yaml': 'includes: []\n',
         'metadata.yaml': textwrap.dedent('''
             name: tiny
             summary: tiny
@@ -28,7 +32,7 @@ def write_layer(root):
             '''),
         'config.yaml': 'options:\n  port: {type: int, default: 5000}\n',
         'actions.yaml': 'where: {}\n',
-        'hooks/hook.template': COMMON,
+        'hooks/common': COMMON,
         'actions/where': textwrap.dedent('''\
             #!/bin/bash
             set -e
@@ -41,6 +45,10 @@ def write_layer(root):
     for rel, text in files.items():
         with open(os.path.join(root, rel), 'w') as f:
             f.write(text)
+    os.chmod(os.path.join(root, 'hooks', 'common'), 0o755)
+    os.chmod(os.path.join(root, 'actions', 'where'), 0o755)
+    for hook in HOOKS:
+        os.symlink('common', os.path.join(root, 'hooks', hook))
     return root
 
 
@@ -65,11 +73,11 @@ def test_deploy_on_real_machine_and_destroy(tmp_path, tiny_image):
     assert subprocess.run(['docker', 'info'], capture_output=True).returncode == 0, \
         'the host dockerd must be running'
     tag, archive = tiny_image
-    layer = write_layer(str(tmp_path / 'layer'))
-    m = Model(home=str(tmp_path / 'home'), name='e2e', machines=True, venv=VENV)
+    charm = write_tiny_charm(str(tmp_path / 'charm'))
+    m = Model(home=str(tmp_path / 'home'), name='e2e', machines=True)
     pids = []
     try:
-        m.deploy(layer, 'tiny', n=2, preload_image=archive)
+        m.deploy(charm, 'tiny', n=2, preload_image=archive)
         st = m.load()
         for n, rec in st['machines'].items():
             pids += [rec['holder_pid'], rec['dockerd_pid']]

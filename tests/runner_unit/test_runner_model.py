@@ -1,12 +1,14 @@
 """Hook sequencing, transactions, actions and scripted remotes (hooks run on the host)."""
 import json
+import os
 import subprocess
 import threading
+import textwrap
 import time
 
 import pytest
 
-from test_runner_support import VENV, hooks_log
+from test_runner_support import hooks_log, write_charm
 
 from localjuju import LocalJujuError, Model
 from localjuju.cli import main as cli_main
@@ -158,7 +160,7 @@ def test_leader_set_and_remove_unit(model):
 
 
 def test_action_runs_while_another_units_hook_runs(model):
-    other = Model(home=model.home, name=model.name, venv=VENV)
+    other = Model(home=model.home, name=model.name)
     t = threading.Thread(target=other.hook, args=('fake/0', 'slow'))
     t.start()
     try:
@@ -188,6 +190,72 @@ def test_refresh_and_upgrade_machine(model, tmp_path):
     model.upgrade_machine(1, 'complete')
     assert names(hooks_log(model, 'fake/1'))[-2:] == ['pre-series-upgrade',
                                                       'post-series-upgrade']
+
+
+def test_refresh_removes_the_old_charms_files_and_keeps_run_time_files(model):
+    src = model.load()['apps']['fake']['charm_source']
+    unit_dir = model.load()['units']['fake/0']['charm_dir']
+    with open(src + '/OLDFILE', 'w') as f:
+        f.write('v1\n')
+    model.refresh('fake')
+    with open(unit_dir + '/made-at-run-time', 'w') as f:
+        f.write('state\n')
+    os.unlink(src + '/OLDFILE')
+    model.refresh('fake')
+    assert not os.path.exists(unit_dir + '/OLDFILE')            # part of the old charm only
+    assert os.path.exists(unit_dir + '/made-at-run-time')       # never part of a charm
+    assert os.path.exists(unit_dir + '/hooks.log')
+
+
+def _switch_target(tmp_path, metadata):
+    other = write_charm(str(tmp_path / 'other'))
+    with open(os.path.join(other, 'metadata.yaml'), 'w') as f:
+        f.write(textwrap.dedent(metadata))
+    return other
+
+
+def test_refresh_to_another_charm_needs_switch_and_keeps_established_relations(model,
+                                                                               tmp_path):
+    model.integrate('fake', 'easyrsa')                  # certificates: tls-certificates
+    renamed = _switch_target(tmp_path, """
+        name: other
+        requires:
+          cert-provider: {interface: tls-certificates}
+        peers:
+          peer: {interface: fake-peer}
+        """)
+    with pytest.raises(LocalJujuError, match='--switch'):
+        model.refresh('fake', path=renamed)
+    with pytest.raises(LocalJujuError, match='would break relation .*certificates.*'
+                                             'no endpoint "certificates"'):
+        model.refresh('fake', switch=renamed)
+    assert model.load()['apps']['fake']['charm_name'] == 'fake'     # nothing changed
+    model.remove_relation('fake', 'easyrsa')
+    model.refresh('fake', switch=renamed)
+    assert model.load()['apps']['fake']['charm_name'] == 'other'
+    assert names(hooks_log(model, 'fake/0'))[-2:] == ['upgrade-charm', 'config-changed']
+
+
+def test_switch_replaces_a_peer_relation_whose_interface_changed(model, tmp_path):
+    before = [r for r in model.status()['relations'] if r['peer']]
+    assert [r['interface'] for r in before] == ['fake-peer']
+    target = _switch_target(tmp_path, """
+        name: other
+        provides:
+          website: {interface: http}
+        requires:
+          certificates: {interface: tls-certificates}
+        peers:
+          peer: {interface: other-peer}
+        """)
+    model.refresh('fake', switch=target)
+    after = [r for r in model.status()['relations'] if r['peer']]
+    assert [r['interface'] for r in after] == ['other-peer']
+    assert after[0]['id'] != before[0]['id']
+    assert sorted(after[0]['units']) == ['fake/0', 'fake/1']
+    log = names(hooks_log(model, 'fake/0'))
+    assert log.index('upgrade-charm') < log.index('peer-relation-joined', log.index(
+        'upgrade-charm'))
 
 
 def test_models_in_different_homes_never_share_an_address(tmp_path):

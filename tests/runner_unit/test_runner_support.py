@@ -7,10 +7,6 @@ REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 if REPO not in sys.path:
     sys.path.insert(0, REPO)
 
-VENV = os.environ.get('LOCALJUJU_VENV') or '/opt/docker-registry-venv'
-if not os.path.exists(os.path.join(VENV, 'bin', 'python3')) and \
-        os.path.exists('/tmp/probe-venv/bin/python3'):
-    VENV = '/tmp/probe-venv'
 
 HOOKS = [
     'install', 'leader-elected', 'leader-settings-changed', 'config-changed', 'start', 'stop',

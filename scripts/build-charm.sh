@@ -1,0 +1,49 @@
+#!/bin/bash
+# Builds the charm users get: `charm build` (charm-tools, pinned, from PyPI) of this layer
+# with the real upstream layers and interfaces. Usage: scripts/build-charm.sh [OUT_DIR]
+# (default $CHARM_BUILD_DIR, else /tmp/charm-builds, as charm build's own; charm-tools refuses
+# one inside this checkout); the charm lands in OUT_DIR/docker-registry.
+#   - Online, the layers come from the layer index, as `charm build` does.
+#   - Offline, when ../shared/upstream exists (or $UPSTREAM_DIR names such a folder of
+#     unmodified `git archive`s: layer-X.tar.gz, interface-Y.tar.gz), they are unpacked into
+#     charm-tools' own CHARM_LAYERS_DIR / CHARM_INTERFACES_DIR and the layer index is an
+#     unreachable loopback URL, so every include resolves from there.
+# Then every sdist of the wheelhouse whose project publishes a universal wheel of the same
+# version is replaced by that wheel (scripts/universal-wheels.py).
+# charm-tools needs `virtualenv` on PATH and setuptools<82 (pkg_resources) in its venv.
+set -euo pipefail
+here=$(cd "$(dirname "$0")/.." && pwd)
+out=$(realpath -m "${1:-${CHARM_BUILD_DIR:-/tmp/charm-builds}}")
+tools_venv=${CHARM_TOOLS_VENV:-/opt/charm-tools-venv}
+upstream=${UPSTREAM_DIR:-$here/../shared/upstream}
+
+if ! "$tools_venv/bin/charm-build" --help >/dev/null 2>&1; then
+    /usr/bin/python3 -m venv "$tools_venv"
+    "$tools_venv/bin/pip" install -q 'charm-tools==3.0.9' 'setuptools<82' 'virtualenv<21'
+fi
+export PATH="$tools_venv/bin:$PATH"
+
+args=()
+if [ -d "$upstream" ]; then
+    layers=$(mktemp -d)
+    trap 'rm -rf "$layers"' EXIT
+    mkdir -p "$layers/layers" "$layers/interfaces"
+    for archive in "$upstream"/layer-*.tar.gz "$upstream"/interface-*.tar.gz; do
+        name=$(basename "$archive" .tar.gz)
+        case $name in
+            layer-*) dest=$layers/layers/${name#layer-} ;;
+            interface-*) dest=$layers/interfaces/${name#interface-} ;;
+        esac
+        mkdir -p "$dest"
+        tar -xzf "$archive" -C "$dest"
+    done
+    export CHARM_LAYERS_DIR=$layers/layers CHARM_INTERFACES_DIR=$layers/interfaces
+    args+=(--layer-index http://127.0.0.1:9/)
+fi
+
+mkdir -p "$out"
+cd "$here"
+charm-build "${args[@]}" --force -o "$out" . >&2
+# Units install the wheelhouse in seconds instead of minutes (see the script).
+"$tools_venv/bin/python" scripts/universal-wheels.py "$out/docker-registry"
+echo "$out/docker-registry"
