@@ -43,7 +43,7 @@ def parser():
     sub = p.add_subparsers(dest='verb', required=True)
 
     d = sub.add_parser('deploy')
-    d.add_argument('path', nargs='?', default='.')
+    d.add_argument('path', help='a built charm directory')
     d.add_argument('app', nargs='?', default='docker-registry')
     d.add_argument('-n', '--num-units', type=int, default=1)
     d.add_argument('--config', action='append', default=[], metavar='K=V')

@@ -8,8 +8,8 @@
 #     unmodified `git archive`s: layer-X.tar.gz, interface-Y.tar.gz), they are unpacked into
 #     charm-tools' own CHARM_LAYERS_DIR / CHARM_INTERFACES_DIR and the layer index is an
 #     unreachable loopback URL, so every include resolves from there.
-# Then every sdist of the wheelhouse whose project publishes a universal wheel of the same
-# version is replaced by that wheel (scripts/universal-wheels.py).
+# Then scripts/finish-build.py drops the included layers' development files and replaces every
+# sdist of the wheelhouse whose project publishes a universal wheel of that version by it.
 # charm-tools needs `virtualenv` on PATH and setuptools<82 (pkg_resources) in its venv.
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
@@ -44,6 +44,7 @@ fi
 mkdir -p "$out"
 cd "$here"
 charm-build "${args[@]}" --force -o "$out" . >&2
-# Units install the wheelhouse in seconds instead of minutes (see the script).
-"$tools_venv/bin/python" scripts/universal-wheels.py "$out/docker-registry"
+# Without the included layers' development files; units install the wheelhouse in seconds
+# instead of minutes (see the script).
+"$tools_venv/bin/python" scripts/finish-build.py "$out/docker-registry"
 echo "$out/docker-registry"

@@ -1,6 +1,8 @@
 """The built charm installs on a fresh unit as on Juju: layer:basic's bootstrap builds the
 unit's venv from the wheelhouse alone (pip --no-index), with no Rust toolchain and no wheels
 made beforehand (LOCALJUJU_WHEEL_CACHE=off), on this machine's Python 3.11."""
+import os
+
 import pytest
 
 from tests.functional.conftest import APP, free_port_pair
@@ -29,3 +31,17 @@ def test_a_fresh_unit_bootstraps_from_the_wheelhouse_alone(deploy_factory, monke
                             'import importlib.metadata as m, charms.reactive, passlib, yaml; '
                             'print(m.version("charmhelpers"), yaml.__version__)').stdout
     assert versions.split() == ['0.20.24', '6.0.2']
+
+
+def test_later_units_install_the_same_versions_from_prepared_wheels(deploy_factory):
+    """localjuju's wheel cache spares later units the compiling, not the bootstrap."""
+    port, debug = free_port_pair()
+    d = deploy_factory(config={'registry-port': port, 'debug-port': debug})
+    wheels = d.model.load()['apps'][APP]['wheels']
+    assert wheels and any(n.startswith('PyYAML-6.0.2-cp') for n in os.listdir(wheels))
+    assert d.unit_status()['current'] == 'active'
+    log = d.model.log(UNIT)
+    assert 'Building wheel for' not in log, log
+    assert os.path.join(wheels, 'PyYAML-6.0.2-') in log     # pip took the prepared wheel
+    charm_dir = d.model.load()['units'][UNIT]['charm_dir']
+    assert os.path.exists(os.path.join(charm_dir, 'wheelhouse', '.bootstrapped'))

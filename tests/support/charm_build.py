@@ -13,7 +13,7 @@ REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 # What charm-tools takes from this layer (layer.yaml excludes everything else).
 LAYER_INPUTS = ('layer.yaml', 'metadata.yaml', 'config.yaml', 'actions.yaml', 'wheelhouse.txt',
                 'README.md', 'reactive', 'lib', 'actions', 'templates',
-                'scripts/build-charm.sh')
+                'scripts/build-charm.sh', 'scripts/finish-build.py')
 # Outside the checkout (charm-tools refuses a build inside its source), one per checkout.
 BUILD_ROOT = os.environ.get('CHARM_BUILD_DIR') or '/var/tmp/charm-builds-' + hashlib.sha256(
     REPO.encode()).hexdigest()[:8]

@@ -1,22 +1,48 @@
 #!/usr/bin/env python3
-"""Replace the sdists of a built charm's wheelhouse by universal wheels where PyPI has them.
+"""Finish a `charm build` of this layer: drop the included layers' development files, and
+replace the wheelhouse's sdists by universal wheels where PyPI has them.
+
+charm-tools copies every file of every included layer; layer.yaml's `exclude` only covers
+this layer's, and `ignore` only the layer right below it. So layer:basic's and
+layer:status's development files (Makefile, tox.ini, requirements.txt, constraints-*.txt,
+.github, docs, ...) would ship in the charm: they are removed here.
 
 `charm build` fills the wheelhouse with sdists, and layer:basic builds every one of them on
 each unit (Cython alone twice: once for itself, once in PyYAML's build environment): minutes
 before the first hook runs. A pure-Python project's universal wheel (`py3-none-any`) of the
 same version installs unchanged on every Python 3 a unit runs (3.10, 3.12) and on this build
 machine's, with no compiler. Projects that publish no such wheel (compiled ones: PyYAML,
-MarkupSafe; sdist-only ones) keep their sdist. .build.manifest is updated to match.
+MarkupSafe; sdist-only ones) keep their sdist.
 
-Usage: universal-wheels.py CHARM_DIR   (needs PyPI, like `charm build` itself)
+.build.manifest is updated to match both changes.
+
+Usage: finish-build.py CHARM_DIR   (needs PyPI, like `charm build` itself)
 """
 import hashlib
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 import tempfile
+
+
+# Development files of the included layers (layer:basic, layer:status, layer:leadership).
+LAYER_DEVELOPMENT_FILES = ('.github', '.gitignore', 'Makefile', 'constraints-juju29.txt',
+                           'constraints-juju3.txt', 'docs', 'make_docs', 'pydocmd.yml',
+                           'requirements.txt', 'tox.ini')
+
+
+def drop_layer_development_files(charm_dir, signatures):
+    for name in LAYER_DEVELOPMENT_FILES:
+        path = os.path.join(charm_dir, name)
+        if os.path.isdir(path):
+            shutil.rmtree(path)
+        elif os.path.lexists(path):
+            os.unlink(path)
+        for key in [k for k in signatures if k == name or k.startswith(name + '/')]:
+            del signatures[key]
 
 
 def sdists(wheelhouse):
@@ -46,12 +72,7 @@ def sha256(path):
         return hashlib.sha256(f.read()).hexdigest()
 
 
-def main(charm_dir):
-    wheelhouse = os.path.join(charm_dir, 'wheelhouse')
-    manifest_path = os.path.join(charm_dir, '.build.manifest')
-    with open(manifest_path) as f:
-        manifest = json.load(f)
-    signatures = manifest['signatures']
+def swap_universal_wheels(wheelhouse, signatures):
     with tempfile.TemporaryDirectory() as downloads:
         for name, project, version in sdists(wheelhouse):
             wheel = universal_wheel(project, version, downloads)
@@ -64,6 +85,14 @@ def main(charm_dir):
             signatures['wheelhouse/' + wheel] = [old[0], old[1],
                                                  sha256(os.path.join(wheelhouse, wheel))]
             print('%s -> %s' % (name, wheel), file=sys.stderr)
+
+
+def main(charm_dir):
+    manifest_path = os.path.join(charm_dir, '.build.manifest')
+    with open(manifest_path) as f:
+        manifest = json.load(f)
+    drop_layer_development_files(charm_dir, manifest['signatures'])
+    swap_universal_wheels(os.path.join(charm_dir, 'wheelhouse'), manifest['signatures'])
     with open(manifest_path + '.tmp', 'w') as f:
         json.dump(manifest, f, indent=2, sort_keys=True)
     os.replace(manifest_path + '.tmp', manifest_path)
