@@ -79,7 +79,7 @@ def run(config, disk=None, existing_htpasswd=None, leader_secret=HTTP_SECRET):
             mock.patch.object(registry_unit.hookenv, 'leader_get', return_value=leader_secret), \
             mock.patch.object(registry_service, 'read_file', side_effect=disk.get):
         facts, tls = registry_unit.facts(config)
-    files = registry_service.desired_files(config, facts, tls, existing_htpasswd,
+    files = registry_service.desired_files(config, facts, tls, [existing_htpasswd],
                                            [UNIT_ADDRESS], TEMPLATES)
     spec = registry_service.desired_container(config, UNIT, (IMAGE_ID, IMAGE_CMD), files)
     registry = yaml.safe_load(files[registry_service.HOST_CONFIG].content)
@@ -113,6 +113,7 @@ class FakeDocker:
         self.fail = {}
         self.on_load = None
         self.on_pull = None
+        self.logs = {}  # {container name: what `docker logs` prints}
         # docker 20.10 cannot rename a running container on the host network
         self.rename_running_fails = True
 
@@ -140,7 +141,7 @@ class FakeDocker:
             out = out.replace(field, value)
         return out + '\n'
 
-    def __call__(self, *args, timeout=300, stdin=None):
+    def __call__(self, *args, timeout=300, stdin=None, with_stderr=False):
         self.calls.append(tuple(args))
         verb = args[0]
         key = ' '.join(args[:2]) if verb in ('container', 'image') else verb
@@ -218,6 +219,8 @@ class FakeDocker:
             return 'pulled\n'
         if verb == 'info':
             return 'ok\n'
+        if verb == 'logs':
+            return self.logs.get(self._need_name(args[-1]), '')
         raise AssertionError('FakeDocker: unexpected docker call {}'.format(shlex.join(args)))
 
     def _need_name(self, name):

@@ -214,7 +214,7 @@ def test_container_status_and_stop_use_the_configured_name(hookenv, fake_docker)
     hookenv['config'].return_value = with_options({'registry-name': 'reg'})
     fake_docker.add_container('registry', True)  # another name: not ours
     assert registry_unit.container_status() == 'removed'
-    fake_docker.add_container('reg', True)
+    fake_docker.add_container('reg', True, {registry_container.UNIT_LABEL: 'docker-registry/0'})
     assert registry_unit.container_status() == 'running'
     registry_unit.stop()
     assert ('stop', '--time', '10', 'reg') in fake_docker.calls

@@ -238,7 +238,7 @@ def test_with_client_auth_the_unit_makes_and_trusts_its_own_client_certificate(
     material = registry_tls.select(config, disk({}))
     facts = Facts('', 'secret', TlsSettings('tls1.2', True), False)
     registry_service.converge(config, facts, material, UNIT, (IMAGE_ID, IMAGE_CMD), [],
-                              TEMPLATES)
+                              TEMPLATES, lambda name: True)
     cert, key = registry_service.client_identity(config, material)
     assert (cert, key) == (host_dirs['HOST_UNIT_CLIENT_CERT'], host_dirs['HOST_UNIT_CLIENT_KEY'])
     assert os.stat(key).st_mode & 0o777 == 0o600
@@ -250,7 +250,7 @@ def test_with_client_auth_the_unit_makes_and_trusts_its_own_client_certificate(
     # made once: converging again keeps it
     first = open(cert, 'rb').read()
     registry_service.converge(config, facts, material, UNIT, (IMAGE_ID, IMAGE_CMD), [],
-                              TEMPLATES)
+                              TEMPLATES, lambda name: True)
     assert open(cert, 'rb').read() == first
 
 

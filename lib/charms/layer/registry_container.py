@@ -18,7 +18,7 @@ UNIT_LABEL = 'io.juju.docker-registry.unit'
 CONFIG_2X = '/etc/docker/registry/config.yml'
 CONFIG_3X = '/etc/distribution/config.yml'
 
-ContainerSpec = namedtuple('ContainerSpec', 'name image args fingerprint')
+ContainerSpec = namedtuple('ContainerSpec', 'name unit image args fingerprint')
 
 
 class DockerError(Exception):
@@ -26,7 +26,9 @@ class DockerError(Exception):
     since none are passed on command lines)."""
 
 
-def docker(*args, timeout=300, stdin=None):
+def docker(*args, timeout=300, stdin=None, with_stderr=False):
+    """docker's stdout (followed by its stderr with with_stderr: `docker logs` passes the
+    container's stderr through there)."""
     try:
         proc = subprocess.run(('docker',) + args, capture_output=True, text=True,
                               timeout=timeout, stdin=stdin)
@@ -36,7 +38,7 @@ def docker(*args, timeout=300, stdin=None):
         raise DockerError('docker {} timed out after {}s'.format(args[0], timeout))
     if proc.returncode != 0:
         raise DockerError(proc.stderr.strip() or 'docker {} failed'.format(args[0]))
-    return proc.stdout
+    return proc.stdout + proc.stderr if with_stderr else proc.stdout
 
 
 def config_path_for(image_cmd):
@@ -77,7 +79,7 @@ def container_spec(config, unit_name, image_id, image_cmd, mounts, env_file, fil
     # container when the name comes to point at another image.
     args += ['--label', FINGERPRINT_LABEL + '=' + fingerprint, config['registry-image']]
     args += command
-    return ContainerSpec(name, config['registry-image'], args, fingerprint)
+    return ContainerSpec(name, unit_name, config['registry-image'], args, fingerprint)
 
 
 # --- side effects ---------------------------------------------------------------------------
@@ -102,7 +104,7 @@ def pull_image(image):
 
 
 def container_state(name):
-    """{'running', 'fingerprint', 'status', 'started'} or None when absent.
+    """{'running', 'fingerprint', 'unit', 'status', 'started'} or None when absent.
 
     started (docker's StartedAt) changes whenever the engine restarts the container.
     """
@@ -117,36 +119,85 @@ def container_state(name):
     # A crash-looping container is "Running" between attempts; it does not serve.
     running = state.get('Running', False) and not state.get('Restarting', False)
     return {'running': running, 'status': state.get('Status', ''),
-            'fingerprint': labels.get(FINGERPRINT_LABEL), 'started': state.get('StartedAt')}
+            'fingerprint': labels.get(FINGERPRINT_LABEL), 'unit': labels.get(UNIT_LABEL),
+            'started': state.get('StartedAt')}
 
 
-def apply_spec(spec):
+class Rejected(Exception):
+    """The new container did not prove itself and the previous one (if any) serves again.
+
+    logs: the failed container's last log lines, as the registry wrote them (they may hold
+    secrets: registry_rejection redacts them before anyone sees them); previous_serves:
+    whether an earlier container of ours runs again.
+    """
+
+    def __init__(self, logs, previous_serves):
+        super().__init__(logs, previous_serves)
+        self.logs, self.previous_serves = logs, previous_serves
+
+
+class NotOurs(DockerError):
+    """A container with the registry's name belongs to another workload (it lacks this
+    unit's label); the charm never stops or removes it."""
+
+    def __init__(self, name):
+        super().__init__('a container named {} exists and is not this unit\'s registry; '
+                         'set registry-name to another name'.format(name))
+
+
+def apply_spec(spec, proves_itself, restore_files):
     """Make the container match spec; returns 'unchanged', 'started' or 'recreated'.
 
-    A replacement container is created before the old one stops, so the registry is down
-    only between stop and start.
+    A new container must prove itself (proves_itself(name) -> bool: it serves and keeps
+    running) before the one it replaces is gone. The old container is stopped (it holds
+    the port) and kept as <name>-previous; if the new one fails, it is removed, the files
+    the old one mounts are put back (restore_files()) and the old one starts again, and
+    Rejected carries the new one's logs. Raises NotOurs for another workload's container.
     """
     current = container_state(spec.name)
+    if current and current['unit'] != spec.unit:
+        raise NotOurs(spec.name)
     if current and current['fingerprint'] == spec.fingerprint:
         if current['running']:
             return 'unchanged'
         docker('start', spec.name)
         return 'started'
-    if current is None:
-        docker('run', '--detach', *spec.args)
-        return 'started'
-    staging = spec.name + '-next'
-    if container_state(staging):
-        docker('rm', '--force', staging)
+    staging, previous = spec.name + '-next', spec.name + '-previous'
+    for leftover in (staging, previous):
+        # From a hook that died half-way; ours only (same unit label).
+        state = container_state(leftover)
+        if state and state['unit'] == spec.unit:
+            docker('rm', '--force', leftover)
     staged_args = list(spec.args)
     staged_args[staged_args.index('--name') + 1] = staging
     docker('create', *staged_args)
-    docker('stop', '--time', '10', spec.name)
-    docker('rm', spec.name)
-    # Renamed before it starts: docker 20.10 cannot rename a running host-network container.
+    if current:
+        docker('stop', '--time', '10', spec.name)
+        # Renamed only once stopped: docker 20.10 cannot rename a running host-network
+        # container.
+        docker('rename', spec.name, previous)
     docker('rename', staging, spec.name)
     docker('start', spec.name)
-    return 'recreated'
+    if proves_itself(spec.name):
+        if current:
+            docker('rm', previous)
+        return 'recreated' if current else 'started'
+    logs = container_logs(spec.name)
+    docker('rm', '--force', spec.name)
+    if current:
+        restore_files()
+        docker('rename', previous, spec.name)
+        docker('start', spec.name)
+    raise Rejected(logs, bool(current))
+
+
+def container_logs(name, lines=20):
+    """The container's last log lines (the registry logs to stderr), '' when docker cannot
+    say."""
+    try:
+        return docker('logs', '--tail', str(lines), name, timeout=30, with_stderr=True)
+    except DockerError:
+        return ''
 
 
 def remove_other_containers(unit_name, keep):
@@ -157,12 +208,16 @@ def remove_other_containers(unit_name, keep):
     out = docker('ps', '--all', '--filter', 'label={}={}'.format(UNIT_LABEL, unit_name),
                  '--format', '{{.Names}}')
     for name in out.split():
-        if name not in (keep, keep + '-next'):
+        if name not in (keep, keep + '-next', keep + '-previous'):
             docker('rm', '--force', name)
 
 
-def stop(name):
-    if container_state(name):
+def stop(name, unit_name):
+    """Stop our container called name; another workload's container is left alone."""
+    state = container_state(name)
+    if state and state['unit'] != unit_name:
+        raise NotOurs(name)
+    if state:
         docker('stop', '--time', '10', name)
 
 

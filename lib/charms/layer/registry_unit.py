@@ -16,8 +16,8 @@ import yaml
 
 from charmhelpers.core import hookenv, unitdata
 
-from charms.layer import (registry_config, registry_container, registry_relations,
-                          registry_service, registry_storage, registry_tls)
+from charms.layer import (registry_config, registry_container, registry_rejection,
+                          registry_relations, registry_service, registry_storage, registry_tls)
 from charms.layer.registry_validation import describe, validate
 
 # ok: the registry serves the current config; waiting: it will once something arrives;
@@ -264,17 +264,25 @@ def configure(report, overrides=None):
                        '(certificates) or set tls-cert-blob and tls-key-blob')
     report('Configuring the registry')
     no_proxy = [unit_address(), hookenv.unit_private_ip()]
+    url, ca, client = (local_url(config, tls), registry_service.ca_file(tls),
+                       registry_service.client_identity(config, tls))
     try:
         outcome = registry_service.converge(
             config, registry_facts, tls, hookenv.local_unit(), image, no_proxy,
-            registry_config.templates_dir(hookenv.charm_dir()))
+            registry_config.templates_dir(hookenv.charm_dir()),
+            lambda name: registry_service.proves_itself(url, name, ca, client))
+    except registry_container.Rejected as rejected:
+        return Outcome(False, False, registry_rejection.message(
+            rejected.logs, config, registry_facts.http_secret, rejected.previous_serves))
     except registry_container.DockerError as error:
         return Outcome(False, False, 'Cannot run the registry container: {}'.format(error))
+    except OSError as error:
+        # A full disk or a read-only /etc: the previous files were put back where possible.
+        return Outcome(False, False, 'Cannot write the registry configuration: {}'.format(
+            error.strerror or error))
     hookenv.log('Registry container {}'.format(outcome))
     sync_ports(config)
-    if not registry_service.ready(local_url(config, tls), config['registry-name'],
-                                  registry_service.ca_file(tls),
-                                  registry_service.client_identity(config, tls)):
+    if not registry_service.ready(url, config['registry-name'], ca, client):
         return Outcome(False, False, 'Registry container {} but does not answer /v2/'
                        .format(container_status()))
     return Outcome(True, False, ready_message(config, tls))
@@ -316,4 +324,4 @@ def container_status():
 
 
 def stop():
-    registry_container.stop(hookenv.config()['registry-name'])
+    registry_container.stop(hookenv.config()['registry-name'], hookenv.local_unit())
