@@ -81,7 +81,7 @@ def run(config, disk=None, existing_htpasswd=None, leader_secret=HTTP_SECRET):
         facts, tls = registry_unit.facts(config)
     files = registry_service.desired_files(config, facts, tls, [existing_htpasswd],
                                            [UNIT_ADDRESS], TEMPLATES)
-    spec = registry_service.desired_container(config, UNIT, (IMAGE_ID, IMAGE_CMD), files)
+    spec = registry_service.desired_container(config, facts, UNIT, (IMAGE_ID, IMAGE_CMD), files)
     registry = yaml.safe_load(files[registry_service.HOST_CONFIG].content)
     env = files[registry_service.HOST_ENV].content.decode()
     return Result(config, registry, files, spec.args, env, spec, validate(config), facts, tls)
@@ -172,9 +172,12 @@ class FakeDocker:
                 '{{json .Config.Cmd}}': json.dumps(cmd, separators=(',', ':'))})
         if verb == 'ps':
             label = args[args.index('--filter') + 1].split('=', 1)[1]
-            wanted = label.split('=', 1)
-            return ''.join(name + '\n' for name, c in self.containers.items()
-                           if c['labels'].get(wanted[0]) == wanted[1])
+            key, _, value = label.partition('=')
+            fmt = args[args.index('--format') + 1]
+            return ''.join((c['labels'][key] if fmt.startswith('{{.Label') else name) + '\n'
+                           for name, c in self.containers.items()
+                           if key in c['labels'] and (not value or c['labels'][key] == value)
+                           and (c['running'] or '--all' in args))
         if verb in ('create', 'run'):
             rest = [a for a in args[1:] if a not in ('--detach', '-d')]
             name = rest[rest.index('--name') + 1]

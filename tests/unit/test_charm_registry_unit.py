@@ -93,7 +93,7 @@ def test_configure_blocks_on_invalid_config_without_touching_docker(hookenv, fak
     converge.assert_not_called()
     report.assert_not_called()
     # Only looked at the image (which registry major version validation applies to).
-    assert fake_docker.verbs() == ['image inspect']
+    assert fake_docker.verbs() == ['ps', 'image inspect']
 
 
 @pytest.fixture

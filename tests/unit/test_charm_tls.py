@@ -71,7 +71,7 @@ def test_a_certificate_without_its_key_is_no_material(defaults):
     ({'tls-minimum-version': 'tls1.0'},
      ConfigProblem('tls-minimum-version', 'must be one of tls1.2, tls1.3')),
     ({'tls-expiry-warning-days': -1},
-     ConfigProblem('tls-expiry-warning-days', 'must be 0 or more')),
+     ConfigProblem('tls-expiry-warning-days', 'must be from 0 to 36500')),
     ({'tls-extra-sans': 'ok.example.com bad_name!'},
      ConfigProblem('tls-extra-sans', "'bad_name!' is neither a host name nor an IP address")),
     ({'tls-client-ca-blob': 'not base64!'},

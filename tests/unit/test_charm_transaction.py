@@ -224,3 +224,23 @@ def test_the_refusal_record_is_json(good, fake_docker, host_dirs):
         converge(with_options(BAD), refuse(fake_docker))
     record = json.loads(read(host_dirs['HOST_DIR'] + '/rejected.json'))
     assert set(record) == {'fingerprint', 'logs', 'previous_serves', 'htpasswd'}
+
+
+# --- one registry unit per machine ------------------------------------------------------------
+
+def test_a_second_application_on_the_machine_blocks(hookenv, fake_docker):
+    # Every path is per machine (/etc/docker/registry, /srv/registry): a second registry
+    # would overwrite the first one's config, htpasswd and TLS files.
+    fake_docker.images['registry:2'] = (IMAGE_ID, IMAGE_CMD)
+    fake_docker.add_container('registry', True, {registry_container.UNIT_LABEL: 'other-app/3'})
+    fake_docker.add_container('old', False, {registry_container.UNIT_LABEL: 'gone-app/1'})
+    with mock.patch.object(registry_service, 'converge') as converge:
+        outcome = registry_unit.configure(mock.Mock())
+    assert not outcome.ok and not outcome.waiting
+    assert outcome.message.startswith('Another registry unit (other-app/3) runs on this machine')
+    converge.assert_not_called()
+
+
+def test_our_own_container_is_no_other_unit(fake_docker):
+    fake_docker.add_container('registry', True, {registry_container.UNIT_LABEL: UNIT})
+    assert registry_container.other_units(UNIT) == []

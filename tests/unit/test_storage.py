@@ -129,7 +129,7 @@ def test_modes_render_where_the_registry_reads_them():
     assert storage['delete'] == {'enabled': True}
     assert storage['maintenance'] == {'readonly': {'enabled': True}}
     assert storage['redirect'] == {'disable': False}
-    assert r.registry['http']['debug'] == {'addr': ':5501',
+    assert r.registry['http']['debug'] == {'addr': '192.0.2.3:5501',
                                            'prometheus': {'enabled': True, 'path': '/metrics'}}
 
 

@@ -50,19 +50,24 @@ def is_distribution3(image_cmd):
     return config_path_for(image_cmd) == CONFIG_3X
 
 
-def container_spec(config, unit_name, image_id, image_cmd, mounts, env_file, files):
+def container_spec(config, unit_name, image_id, image_cmd, mounts, env_file, files,
+                   listen_host='', unit_address=''):
     """The `docker run` arguments for this configuration.
 
     mounts: [(host_path, container_path, read_only)]; files: {host_path: bytes} of every
-    mounted file, whose content is part of the fingerprint.
+    mounted file, whose content is part of the fingerprint. In bridge mode the registry
+    port is published on listen_host ('' = every address) and the debug port on
+    unit_address ('' = loopback).
     """
     name = config['registry-name']
     args = ['--name', name, '--restart', 'unless-stopped', '--env-file', env_file,
-            '--label', UNIT_LABEL + '=' + unit_name]
+            '--label', UNIT_LABEL + '=' + unit_name,
+            # Every request is logged: bound what the engine keeps (50 MiB).
+            '--log-driver', 'json-file', '--log-opt', 'max-size=10m', '--log-opt', 'max-file=5']
     if config['container-network'] == 'bridge':
-        args += ['-p', '{0}:{0}'.format(config['registry-port'])]
+        args += ['-p', _published(listen_host, config['registry-port'])]
         if config.get('prometheus-metrics'):
-            args += ['-p', '{0}:{0}'.format(config['debug-port'])]
+            args += ['-p', _published(unit_address or '127.0.0.1', config['debug-port'])]
     else:
         args += ['--network', 'host']
     for host_path, container_path, read_only in mounts:
@@ -80,6 +85,13 @@ def container_spec(config, unit_name, image_id, image_cmd, mounts, env_file, fil
     args += ['--label', FINGERPRINT_LABEL + '=' + fingerprint, config['registry-image']]
     args += command
     return ContainerSpec(name, unit_name, config['registry-image'], args, fingerprint)
+
+
+def _published(host, port):
+    """docker run -p's value: [host:]port:port, an IPv6 host in brackets."""
+    if not host:
+        return '{0}:{0}'.format(port)
+    return '{}:{}:{}'.format('[{}]'.format(host) if ':' in host else host, port, port)
 
 
 # --- side effects ---------------------------------------------------------------------------
@@ -210,6 +222,14 @@ def remove_other_containers(unit_name, keep):
     for name in out.split():
         if name not in (keep, keep + '-next', keep + '-previous'):
             docker('rm', '--force', name)
+
+
+def other_units(unit_name):
+    """Other units whose registry containers run on this engine (and so on this machine,
+    sharing its paths)."""
+    out = docker('ps', '--filter', 'label=' + UNIT_LABEL,
+                 '--format', '{{.Label "' + UNIT_LABEL + '"}}')
+    return sorted(set(out.split()) - {unit_name})
 
 
 def stop(name, unit_name):

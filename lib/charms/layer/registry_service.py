@@ -105,7 +105,7 @@ def desired_files(config, facts, tls, existing_htpasswd, no_proxy_hosts, templat
     return files
 
 
-def desired_container(config, unit_name, image, files):
+def desired_container(config, facts, unit_name, image, files):
     """The ContainerSpec for these files; image is (id, cmd) from the engine."""
     image_id, image_cmd = image
     config_path = registry_container.config_path_for(image_cmd)
@@ -116,7 +116,8 @@ def desired_container(config, unit_name, image, files):
         mounts.append((HOST_DATA, registry_config.DATA_DIR, False))
     seen = {path: f.content for path, f in files.items()}
     return registry_container.container_spec(config, unit_name, image_id, image_cmd, mounts,
-                                             HOST_ENV, seen)
+                                             HOST_ENV, seen, facts.listen_host,
+                                             facts.unit_address)
 
 
 # --- side effects ---------------------------------------------------------------------------
@@ -211,7 +212,7 @@ def converge(config, facts, tls, unit_name, image, no_proxy_hosts, templates_dir
                          rejection.get('htpasswd', '').encode() or None]
     files = desired_files(config, facts, tls, existing_htpasswd, no_proxy_hosts,
                           templates_dir, unit_client_cert)
-    spec = desired_container(config, unit_name, image, files)
+    spec = desired_container(config, facts, unit_name, image, files)
     if rejection.get('fingerprint') == spec.fingerprint:
         raise registry_container.Rejected(rejection['logs'], rejection['previous_serves'])
     managed = managed_files()

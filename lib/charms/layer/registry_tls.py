@@ -30,6 +30,8 @@ RELATION_CERT = RELATION_DIR + '/server.crt'
 RELATION_KEY = RELATION_DIR + '/server.key'
 RELATION_CA = RELATION_DIR + '/ca.crt'
 MINIMUM_VERSIONS = ('tls1.2', 'tls1.3')
+# A century: no certificate lives longer.
+MAX_WARNING_DAYS = 36500
 
 # cert, key, ca: PEM bytes (ca may be None); source: where they came from, one of SOURCES.
 Material = namedtuple('Material', 'cert key ca source')
@@ -74,8 +76,10 @@ def option_problems(config):
         problems.append(ConfigProblem('tls-minimum-version',
                                       'must be one of ' + ', '.join(MINIMUM_VERSIONS)))
     days = config.get('tls-expiry-warning-days')
-    if not isinstance(days, int) or isinstance(days, bool) or days < 0:
-        problems.append(ConfigProblem('tls-expiry-warning-days', 'must be 0 or more'))
+    if not isinstance(days, int) or isinstance(days, bool) or not 0 <= days <= MAX_WARNING_DAYS:
+        # (a date that many days ahead would not even be representable)
+        problems.append(ConfigProblem('tls-expiry-warning-days',
+                                      'must be from 0 to {}'.format(MAX_WARNING_DAYS)))
     for name in extra_names(config):
         if not (_is_ip(name) or HOSTNAME.match(name)):
             problems.append(ConfigProblem(
