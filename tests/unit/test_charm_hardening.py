@@ -126,3 +126,15 @@ def test_haproxy_checks_without_a_client_certificate_when_the_units_require_one(
         'docker-registry', [('docker-registry/0', '10.0.0.1')], 5000, True, True)
     assert 'check-ssl verify none' in plain['servers'][0][3]
     assert 'option httpchk GET /v2/' in plain['service_options']
+
+
+# --- basic auth over plain HTTP ----------------------------------------------------------------
+
+def test_basic_auth_over_plain_http_warns_in_the_status(hookenv, fake_docker):
+    # Policy: warn, not block; blocking would keep the previous (maybe password-less)
+    # configuration serving.
+    config = with_options({'auth-basic-password': 'pw'})
+    message = registry_unit.ready_message(config, None)
+    assert message.startswith('Ready at {}:5000 (http); '.format(UNIT_ADDRESS))
+    assert 'WARNING: basic auth over plain HTTP sends the password in clear' in message
+    assert 'basic auth' not in registry_unit.ready_message(with_options(), None)

@@ -106,6 +106,14 @@ def image_info(image):
     return json.loads(image_id), json.loads(cmd)
 
 
+def engine_root():
+    """docker's data root (images, container logs), or None when the engine does not say."""
+    try:
+        return docker('info', '--format', '{{.DockerRootDir}}', timeout=60).strip() or None
+    except DockerError:
+        return None
+
+
 def load_image(archive):
     with open(archive, 'rb') as stream:
         docker('load', stdin=stream, timeout=900)

@@ -309,9 +309,19 @@ def ready_message(config=None, tls=None):
     if config is None:
         config = options()
         tls = facts(config)[1]
+    watched = [] if registry_config.shares_storage(config) else [registry_service.HOST_DATA]
+    engine_root = registry_container.engine_root()
+    watched += [engine_root] if engine_root else []
+    endpoint = registry_storage.storage_endpoint(config)
+    reason = registry_storage.unreachable(endpoint[1]) if endpoint else None
     notes = registry_storage.status_notes(
-        config, registry_config.shares_storage(config),
-        registry_storage.free_fraction(registry_service.HOST_DATA), registry_service.HOST_DATA)
+        config, [(path, registry_storage.free_fraction(path)) for path in watched],
+        (endpoint[0], reason) if reason else None)
+    if config.get('auth-basic-password') and not tls:
+        # Policy (README): warn rather than block, since blocking would leave the previous,
+        # possibly password-less, configuration serving.
+        notes.append('WARNING: basic auth over plain HTTP sends the password in clear; '
+                     'configure TLS')
     if tls:
         expiry = registry_tls.expiry_note(registry_tls.inspect(tls), _now(),
                                           config['tls-expiry-warning-days'])
