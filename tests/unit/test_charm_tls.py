@@ -284,3 +284,26 @@ def test_the_certificate_is_requested_again_only_when_a_name_changes(hookenv, tm
         assert sorted(call.args[0] for call in removed.call_args_list) == sorted(
             [registry_tls.RELATION_CERT, registry_tls.RELATION_KEY, registry_tls.RELATION_CA])
         assert registry_unit.certificate_request() is not None  # a new relation asks again
+
+
+@pytest.mark.parametrize('bundle,problem', [
+    (b'-----BEGIN CERTIFICATE-----\nMIIB!!broken*body\n-----END CERTIFICATE-----\n',
+     'holds a certificate that does not parse'),
+    (b'-----BEGIN CERTIFICATE-----\nbm90IGEgY2VydA==\n-----END CERTIFICATE-----\n',
+     'holds a certificate that does not parse'),
+    (b'just text', 'holds no PEM certificate'),
+])
+def test_every_client_ca_block_must_parse(pki, bundle, problem):
+    # The registry's PEM reader skips a broken block when the unit's own certificate follows
+    # it, and would then trust only the unit: refuse the bundle instead.
+    blobs = (bundle, pki['ca'] + bundle) if b'BEGIN' in bundle else (bundle,)
+    for blob in blobs:
+        config = with_options({'tls-client-ca-blob': b64(blob), 'tls-client-auth': True})
+        assert registry_tls.option_problems(config) == [
+            ConfigProblem('tls-client-ca-blob', problem)], blob
+
+
+def test_a_bundle_of_real_client_cas_is_fine(pki):
+    config = with_options({'tls-client-ca-blob': b64(pki['ca'] + pki['ca']),
+                           'tls-client-auth': True})
+    assert registry_tls.option_problems(config) == []

@@ -88,11 +88,34 @@ def option_problems(config):
             break
     if config.get('tls-client-ca-blob'):
         try:
-            if b'-----BEGIN CERTIFICATE-----' not in decode_base64(config['tls-client-ca-blob']):
-                problems.append(ConfigProblem('tls-client-ca-blob', 'holds no PEM certificate'))
+            problem = _certificates_problem(decode_base64(config['tls-client-ca-blob']))
         except ValueError:
-            problems.append(ConfigProblem('tls-client-ca-blob', 'is not valid base64'))
+            problem = 'is not valid base64'
+        if problem:
+            problems.append(ConfigProblem('tls-client-ca-blob', problem))
     return problems
+
+
+PEM_CERTIFICATE = re.compile(rb'-----BEGIN CERTIFICATE-----.*?-----END CERTIFICATE-----',
+                             re.DOTALL)
+
+
+def _certificates_problem(pem):
+    """Why pem is not a bundle of certificates, or None.
+
+    Every block must parse: the registry's PEM reader skips a broken block when another
+    follows (the unit's own client certificate is appended to the client CAs), and would
+    then trust only the certificates that parsed.
+    """
+    blocks = PEM_CERTIFICATE.findall(pem)
+    if not blocks:
+        return 'holds no PEM certificate'
+    for block in blocks:
+        try:
+            ssl.create_default_context().load_verify_locations(cadata=block.decode('ascii'))
+        except (ssl.SSLError, ValueError, UnicodeDecodeError):
+            return 'holds a certificate that does not parse'
+    return None
 
 
 def client_ca(config, material):
