@@ -244,3 +244,33 @@ def test_a_second_application_on_the_machine_blocks(hookenv, fake_docker):
 def test_our_own_container_is_no_other_unit(fake_docker):
     fake_docker.add_container('registry', True, {registry_container.UNIT_LABEL: UNIT})
     assert registry_container.other_units(UNIT) == []
+
+
+# --- registry-name changes --------------------------------------------------------------------
+
+def test_naming_another_workloads_container_touches_nothing(good, fake_docker, host_dirs):
+    config, files, fingerprint = good
+    fake_docker.add_container('foreign', True, {})
+    calls = len(fake_docker.mutating_calls())
+    with pytest.raises(registry_container.NotOurs):
+        converge(dict(config, **{'registry-name': 'foreign'}), lambda name: True)
+    assert len(fake_docker.mutating_calls()) == calls
+    assert fake_docker.containers['registry']['running']
+    assert fake_docker.containers['foreign']['running']
+    for key, content in files.items():
+        assert read(host_dirs[key]) == content, key
+
+
+def test_a_refused_rename_keeps_the_old_configuration_serving(good, fake_docker, host_dirs):
+    config, files, fingerprint = good
+    with pytest.raises(registry_container.Rejected) as rejected:
+        converge(dict(config, **{'registry-name': 'registry-two', 'http-host': 'http://x/'}),
+                 refuse(fake_docker))
+    assert rejected.value.previous_serves
+    # the last good container serves on, under the new name
+    assert set(fake_docker.containers) == {'registry-two'}
+    container = fake_docker.containers['registry-two']
+    assert container['running']
+    assert container['labels'][registry_container.FINGERPRINT_LABEL] == fingerprint
+    for key, content in files.items():
+        assert read(host_dirs[key]) == content, key

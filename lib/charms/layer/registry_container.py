@@ -220,16 +220,31 @@ def container_logs(name, lines=20):
         return ''
 
 
-def remove_other_containers(unit_name, keep):
-    """Remove this unit's registry containers not named keep (after registry-name changed).
+def adopt(unit_name, name):
+    """Prepare this unit's containers for a spec named name (registry-name may have changed).
 
-    Only containers are removed: image data lives on the host or in object storage.
+    Raises NotOurs when name is another workload's container. A container of this unit
+    under another name (the previous registry-name) is renamed to name, stopped first
+    (docker 20.10 cannot rename a running host-network container), so that apply_spec
+    replaces it transactionally; any further ones are removed. Only containers are
+    removed: image data lives on the host or in object storage.
     """
+    current = container_state(name)
+    if current and current['unit'] != unit_name:
+        raise NotOurs(name)
     out = docker('ps', '--all', '--filter', 'label={}={}'.format(UNIT_LABEL, unit_name),
                  '--format', '{{.Names}}')
-    for name in out.split():
-        if name not in (keep, keep + '-next', keep + '-previous'):
-            docker('rm', '--force', name)
+    others = [other for other in out.split()
+              if other not in (name, name + '-next', name + '-previous')]
+    # The running one (the registry serving now) is the one to keep as the last good.
+    others.sort(key=lambda other: not (container_state(other) or {}).get('running'))
+    for other in others:
+        if current is None:
+            docker('stop', '--time', '10', other)
+            docker('rename', other, name)
+            current = container_state(name)
+        else:
+            docker('rm', '--force', other)
 
 
 def other_units(unit_name):

@@ -215,6 +215,7 @@ def converge(config, facts, tls, unit_name, image, no_proxy_hosts, templates_dir
     spec = desired_container(config, facts, unit_name, image, files)
     if rejection.get('fingerprint') == spec.fingerprint:
         raise registry_container.Rejected(rejection['logs'], rejection['previous_serves'])
+    registry_container.adopt(unit_name, spec.name)
     managed = managed_files()
     saved = snapshot(managed)
     try:
@@ -227,7 +228,6 @@ def converge(config, facts, tls, unit_name, image, no_proxy_hosts, templates_dir
         for path in managed:
             if path not in kept:
                 remove_file(path)
-        registry_container.remove_other_containers(unit_name, spec.name)
         outcome = registry_container.apply_spec(spec, proves_itself, lambda: restore(saved))
     except registry_container.Rejected as rejected:
         restore(saved)
