@@ -387,3 +387,18 @@ def test_a_crash_looping_container_does_not_count_as_running(fake_docker):
     assert registry_container.container_state('registry') == {
         'running': False, 'status': 'restarting', 'fingerprint': 'f', 'unit': None,
         'started': '2026-11-28T00:00:01Z'}
+
+
+def test_a_container_docker_cannot_start_gives_way_to_the_previous_one(fake_docker):
+    # In bridge mode a taken port fails `docker start` itself.
+    fake_docker.add_container('registry', True, dict(OURS, **{FINGERPRINT_LABEL: 'old'}))
+    fake_docker.fail['start'] = 'driver failed programming external connectivity'
+
+    def restore_files():
+        del fake_docker.fail['start']
+    with pytest.raises(registry_container.Rejected) as rejected:
+        apply(spec(), proven, restore_files)
+    assert rejected.value.logs == 'driver failed programming external connectivity'
+    assert set(fake_docker.containers) == {'registry'}
+    assert fake_docker.containers['registry']['labels'][FINGERPRINT_LABEL] == 'old'
+    assert fake_docker.containers['registry']['running']

@@ -197,12 +197,17 @@ def apply_spec(spec, proves_itself, restore_files):
         # container.
         docker('rename', spec.name, previous)
     docker('rename', staging, spec.name)
-    docker('start', spec.name)
-    if proves_itself(spec.name):
-        if current:
-            docker('rm', previous)
-        return 'recreated' if current else 'started'
-    logs = container_logs(spec.name)
+    try:
+        docker('start', spec.name)
+    except DockerError as error:  # e.g. bridge mode: docker cannot publish the port
+        start_error = str(error)
+    else:
+        start_error = None
+        if proves_itself(spec.name):
+            if current:
+                docker('rm', previous)
+            return 'recreated' if current else 'started'
+    logs = start_error or container_logs(spec.name)
     docker('rm', '--force', spec.name)
     if current:
         restore_files()
