@@ -402,3 +402,13 @@ def test_a_container_docker_cannot_start_gives_way_to_the_previous_one(fake_dock
     assert set(fake_docker.containers) == {'registry'}
     assert fake_docker.containers['registry']['labels'][FINGERPRINT_LABEL] == 'old'
     assert fake_docker.containers['registry']['running']
+
+
+def test_a_container_kept_by_a_hook_that_died_is_the_one_to_replace(fake_docker):
+    # Killed while the new container was proving itself: only registry-previous is left.
+    fake_docker.add_container('registry-previous', False, dict(OURS, **{FINGERPRINT_LABEL: 'old'}))
+    with pytest.raises(registry_container.Rejected):
+        apply(spec(), never)
+    assert set(fake_docker.containers) == {'registry'}
+    assert fake_docker.containers['registry']['labels'][FINGERPRINT_LABEL] == 'old'
+    assert fake_docker.containers['registry']['running']

@@ -177,12 +177,18 @@ def apply_spec(spec, proves_itself, restore_files):
     current = container_state(spec.name)
     if current and current['unit'] != spec.unit:
         raise NotOurs(spec.name)
+    staging, previous = spec.name + '-next', spec.name + '-previous'
+    kept = container_state(previous)
+    if current is None and kept and kept['unit'] == spec.unit:
+        # A hook died while a new container was proving itself: the kept one is the last
+        # good configuration; it becomes the one to replace.
+        docker('rename', previous, spec.name)
+        current = container_state(spec.name)
     if current and current['fingerprint'] == spec.fingerprint:
         if current['running']:
             return 'unchanged'
         docker('start', spec.name)
         return 'started'
-    staging, previous = spec.name + '-next', spec.name + '-previous'
     for leftover in (staging, previous):
         # From a hook that died half-way; ours only (same unit label).
         state = container_state(leftover)
