@@ -3,7 +3,9 @@
 Flags this charm owns (the only place they are documented):
 
   registry.docker.installed  docker.io is installed and its engine answers.
-  registry.image.available   the configured registry-image is in the unit's engine.
+  registry.image.available   the configured registry-image is in the unit's engine. Cleared
+                             when configure_registry finds it gone, so get_image fetches it
+                             again.
   registry.configured        files and container match the current configuration and the
                              registry answered GET /v2/. Cleared by anything that may change
                              what the registry sees or the status says (config, http.secret,
@@ -36,6 +38,9 @@ from charms.layer import registry_unit, tls_client
 
 # The statuses this hook asked for, in order (see _report).
 _requested_statuses = []
+# Longer status messages are cut: they come from operator values (validation bounds them;
+# this is the last guard against flooding `juju status`).
+MAX_STATUS = 1024
 
 
 def _report(state, message):
@@ -49,6 +54,8 @@ def _report(state, message):
     if not _requested_statuses:
         hookenv.atexit(lambda: getattr(status, _requested_statuses[-1][0])(
             _requested_statuses[-1][1]))
+    if len(message) > MAX_STATUS:
+        message = message[:MAX_STATUS - 3] + '...'
     _requested_statuses.append((state, message))
 
 
@@ -135,6 +142,11 @@ def wait_for_http_secret():
 @when('registry.image.available', 'leadership.set.http-secret')
 @when_not('registry.configured', 'registry.stopped', 'registry.series-upgrade')
 def configure_registry():
+    if not registry_unit.image_present():
+        # Removed behind the charm's back (docker rmi, a reset engine): get_image fetches it
+        # again in this hook, and this handler runs once more.
+        clear_flag('registry.image.available')
+        return
     _converge()
 
 

@@ -93,6 +93,7 @@ def host_dirs(tmp_path):
         'HOST_ENV': str(etc / 'registry.env'),
         'HOST_TOKEN_CERTS': str(etc / 'token-root-certs.pem'),
         'HOST_DATA': str(tmp_path / 'srv' / 'registry'),
+        'HOST_REJECTED': str(etc / 'rejected.json'),
         'HOST_TLS_DIR': str(etc / 'tls'),
         'HOST_TLS_CERT': str(etc / 'tls' / 'server.crt'),
         'HOST_TLS_KEY': str(etc / 'tls' / 'server.key'),

@@ -79,9 +79,9 @@ def run(config, disk=None, existing_htpasswd=None, leader_secret=HTTP_SECRET):
             mock.patch.object(registry_unit.hookenv, 'leader_get', return_value=leader_secret), \
             mock.patch.object(registry_service, 'read_file', side_effect=disk.get):
         facts, tls = registry_unit.facts(config)
-    files = registry_service.desired_files(config, facts, tls, existing_htpasswd,
+    files = registry_service.desired_files(config, facts, tls, [existing_htpasswd],
                                            [UNIT_ADDRESS], TEMPLATES)
-    spec = registry_service.desired_container(config, UNIT, (IMAGE_ID, IMAGE_CMD), files)
+    spec = registry_service.desired_container(config, facts, UNIT, (IMAGE_ID, IMAGE_CMD), files)
     registry = yaml.safe_load(files[registry_service.HOST_CONFIG].content)
     env = files[registry_service.HOST_ENV].content.decode()
     return Result(config, registry, files, spec.args, env, spec, validate(config), facts, tls)
@@ -113,6 +113,7 @@ class FakeDocker:
         self.fail = {}
         self.on_load = None
         self.on_pull = None
+        self.logs = {}  # {container name: what `docker logs` prints}
         # docker 20.10 cannot rename a running container on the host network
         self.rename_running_fails = True
 
@@ -140,7 +141,7 @@ class FakeDocker:
             out = out.replace(field, value)
         return out + '\n'
 
-    def __call__(self, *args, timeout=300, stdin=None):
+    def __call__(self, *args, timeout=300, stdin=None, with_stderr=False):
         self.calls.append(tuple(args))
         verb = args[0]
         key = ' '.join(args[:2]) if verb in ('container', 'image') else verb
@@ -171,9 +172,12 @@ class FakeDocker:
                 '{{json .Config.Cmd}}': json.dumps(cmd, separators=(',', ':'))})
         if verb == 'ps':
             label = args[args.index('--filter') + 1].split('=', 1)[1]
-            wanted = label.split('=', 1)
-            return ''.join(name + '\n' for name, c in self.containers.items()
-                           if c['labels'].get(wanted[0]) == wanted[1])
+            key, _, value = label.partition('=')
+            fmt = args[args.index('--format') + 1]
+            return ''.join((c['labels'][key] if fmt.startswith('{{.Label') else name) + '\n'
+                           for name, c in self.containers.items()
+                           if key in c['labels'] and (not value or c['labels'][key] == value)
+                           and (c['running'] or '--all' in args))
         if verb in ('create', 'run'):
             rest = [a for a in args[1:] if a not in ('--detach', '-d')]
             name = rest[rest.index('--name') + 1]
@@ -218,6 +222,8 @@ class FakeDocker:
             return 'pulled\n'
         if verb == 'info':
             return 'ok\n'
+        if verb == 'logs':
+            return self.logs.get(self._need_name(args[-1]), '')
         raise AssertionError('FakeDocker: unexpected docker call {}'.format(shlex.join(args)))
 
     def _need_name(self, name):

@@ -102,71 +102,136 @@ def staged(s):
     return tuple(['create'] + args)
 
 
-def test_apply_runs_a_new_container_when_absent(fake_docker):
+OURS = {registry_container.UNIT_LABEL: UNIT}
+
+
+def proven(name):
+    return True
+
+
+def never(name):
+    return False
+
+
+def apply(s, proves_itself=proven, restore_files=lambda: None):
+    return apply_spec(s, proves_itself, restore_files)
+
+
+def test_apply_starts_a_new_container_when_absent(fake_docker):
     s = spec()
-    assert apply_spec(s) == 'started'
-    assert fake_docker.mutating_calls() == [tuple(['run', '--detach'] + s.args)]
+    assert apply(s) == 'started'
+    assert fake_docker.mutating_calls() == [staged(s), ('rename', 'registry-next', 'registry'),
+                                            ('start', 'registry')]
     assert fake_docker.containers['registry']['running']
     assert fake_docker.containers['registry']['labels'][FINGERPRINT_LABEL] == s.fingerprint
 
 
 def test_apply_leaves_a_matching_running_container_alone(fake_docker):
     s = spec()
-    fake_docker.add_container('registry', True, {FINGERPRINT_LABEL: s.fingerprint})
-    assert apply_spec(s) == 'unchanged'
+    fake_docker.add_container('registry', True, dict(OURS, **{FINGERPRINT_LABEL: s.fingerprint}))
+    assert apply(s) == 'unchanged'
     assert fake_docker.mutating_calls() == []
 
 
 def test_apply_starts_a_matching_stopped_container(fake_docker):
     s = spec()
-    fake_docker.add_container('registry', False, {FINGERPRINT_LABEL: s.fingerprint})
-    assert apply_spec(s) == 'started'
+    fake_docker.add_container('registry', False, dict(OURS, **{FINGERPRINT_LABEL: s.fingerprint}))
+    assert apply(s) == 'started'
     assert fake_docker.mutating_calls() == [('start', 'registry')]
 
 
 def test_apply_recreates_on_a_different_fingerprint(fake_docker):
     s = spec()
-    fake_docker.add_container('registry', True, {FINGERPRINT_LABEL: 'old'})
-    assert apply_spec(s) == 'recreated'
+    fake_docker.add_container('registry', True, dict(OURS, **{FINGERPRINT_LABEL: 'old'}))
+    proofs = []
+
+    def proves_itself(name):
+        # the old container is stopped and kept aside while the new one proves itself
+        proofs.append((name, fake_docker.containers['registry-previous']['running']))
+        return True
+    assert apply(s, proves_itself) == 'recreated'
     calls = fake_docker.mutating_calls()
-    assert calls == [staged(s), ('stop', '--time', '10', 'registry'), ('rm', 'registry'),
-                     ('rename', 'registry-next', 'registry'), ('start', 'registry')]
-    # the replacement exists before the old one stops
-    assert calls.index(staged(s)) < calls.index(('stop', '--time', '10', 'registry'))
+    assert calls == [staged(s), ('stop', '--time', '10', 'registry'),
+                     ('rename', 'registry', 'registry-previous'),
+                     ('rename', 'registry-next', 'registry'), ('start', 'registry'),
+                     ('rm', 'registry-previous')]
+    assert proofs == [('registry', False)]
     assert fake_docker.containers['registry']['labels'][FINGERPRINT_LABEL] == s.fingerprint
     assert fake_docker.containers['registry']['running']
     assert set(fake_docker.containers) == {'registry'}
 
 
+def test_a_refused_container_gives_way_to_the_previous_one_with_its_files(fake_docker):
+    s = spec()
+    fake_docker.add_container('registry', True, dict(OURS, **{FINGERPRINT_LABEL: 'old'}))
+    fake_docker.logs['registry'] = 'panic: invalid region provided: nowhere-1\n'
+    order = []
+
+    def restore_files():
+        # the files go back before the old container starts again, so it reads its own
+        order.append(('restore', fake_docker.containers['registry-previous']['running']))
+    with pytest.raises(registry_container.Rejected) as rejected:
+        apply(s, never, restore_files)
+    assert 'invalid region provided' in rejected.value.logs
+    assert rejected.value.previous_serves
+    assert order == [('restore', False)]
+    assert set(fake_docker.containers) == {'registry'}
+    assert fake_docker.containers['registry']['labels'][FINGERPRINT_LABEL] == 'old'
+    assert fake_docker.containers['registry']['running']
+    assert fake_docker.mutating_calls()[-3:] == [
+        ('rm', '--force', 'registry'), ('rename', 'registry-previous', 'registry'),
+        ('start', 'registry')]
+
+
+def test_a_refused_first_container_is_removed(fake_docker):
+    with pytest.raises(registry_container.Rejected) as rejected:
+        apply(spec(), never)
+    assert not rejected.value.previous_serves
+    assert fake_docker.containers == {}
+
+
 def test_apply_recreates_a_stopped_container_with_an_old_fingerprint(fake_docker):
-    fake_docker.add_container('registry', False, {FINGERPRINT_LABEL: 'old'})
-    assert apply_spec(spec()) == 'recreated'
+    fake_docker.add_container('registry', False, dict(OURS, **{FINGERPRINT_LABEL: 'old'}))
+    assert apply(spec()) == 'recreated'
     assert fake_docker.containers['registry']['running']
 
 
-def test_apply_recreates_a_container_without_labels(fake_docker):
-    fake_docker.add_container('registry', True, {})
-    assert apply_spec(spec()) == 'recreated'
+def test_apply_recreates_our_container_without_a_fingerprint(fake_docker):
+    fake_docker.add_container('registry', True, OURS)
+    assert apply(spec()) == 'recreated'
 
 
-def test_apply_removes_a_leftover_staging_container(fake_docker):
+@pytest.mark.parametrize('labels', [{}, {registry_container.UNIT_LABEL: 'other-app/0'}])
+def test_another_workloads_container_is_never_touched(fake_docker, labels):
+    # registry-name set to the name of a container the charm did not create
+    fake_docker.add_container('registry', True, labels)
+    with pytest.raises(registry_container.NotOurs, match='registry-name'):
+        apply(spec())
+    registry_container.stop('registry', UNIT)
+    assert fake_docker.mutating_calls() == []
+    assert fake_docker.containers['registry']['running']
+
+
+def test_apply_removes_leftover_staging_and_previous_containers(fake_docker):
     s = spec()
-    fake_docker.add_container('registry', True, {FINGERPRINT_LABEL: 'old'})
-    fake_docker.add_container('registry-next', False, {FINGERPRINT_LABEL: 'stale'})
-    assert apply_spec(s) == 'recreated'
+    fake_docker.add_container('registry', True, dict(OURS, **{FINGERPRINT_LABEL: 'old'}))
+    fake_docker.add_container('registry-next', False, dict(OURS, **{FINGERPRINT_LABEL: 'x'}))
+    fake_docker.add_container('registry-previous', False, dict(OURS, **{FINGERPRINT_LABEL: 'y'}))
+    assert apply(s) == 'recreated'
     calls = fake_docker.mutating_calls()
-    assert calls[0][0] == 'rm' and calls[0][-1] == 'registry-next'
-    assert set(calls[0][1:-1]) <= {'-f', '--force'} and calls[0][1:-1]
-    assert calls[1] == staged(s)
+    assert calls[:2] == [('rm', '--force', 'registry-next'), ('rm', '--force', 'registry-previous')]
+    assert calls[2] == staged(s)
     assert fake_docker.containers['registry']['labels'][FINGERPRINT_LABEL] == s.fingerprint
 
 
 def test_apply_never_removes_volumes_nor_touches_the_daemon(fake_docker):
-    fake_docker.add_container('registry', True, {FINGERPRINT_LABEL: 'old'})
-    fake_docker.add_container('registry-next', True, {})
-    apply_spec(spec())
-    apply_spec(spec(image_id='sha256:' + 'c' * 64))
-    registry_container.stop('registry')
+    fake_docker.add_container('registry', True, dict(OURS, **{FINGERPRINT_LABEL: 'old'}))
+    fake_docker.add_container('registry-next', True, OURS)
+    apply(spec())
+    apply(spec(image_id='sha256:' + 'c' * 64))
+    with pytest.raises(registry_container.Rejected):
+        apply(spec(image_id='sha256:' + 'd' * 64), never)
+    registry_container.stop('registry', UNIT)
     for call in fake_docker.calls:
         if call[0] == 'rm':
             assert not {'-v', '--volumes'} & set(call), call
@@ -175,19 +240,19 @@ def test_apply_never_removes_volumes_nor_touches_the_daemon(fake_docker):
 
 
 def test_apply_failed_create_keeps_the_old_container_running(fake_docker):
-    fake_docker.add_container('registry', True, {FINGERPRINT_LABEL: 'old'})
+    fake_docker.add_container('registry', True, dict(OURS, **{FINGERPRINT_LABEL: 'old'}))
     fake_docker.fail['create'] = 'invalid reference format'
     with pytest.raises(DockerError):
-        apply_spec(spec())
+        apply(spec())
     assert fake_docker.containers['registry']['running']
     assert ('stop', '--time', '10', 'registry') not in fake_docker.calls
 
 
 def test_stop_only_when_present(fake_docker):
-    registry_container.stop('registry')
+    registry_container.stop('registry', UNIT)
     assert fake_docker.mutating_calls() == []
-    fake_docker.add_container('registry', True)
-    registry_container.stop('registry')
+    fake_docker.add_container('registry', True, OURS)
+    registry_container.stop('registry', UNIT)
     assert fake_docker.mutating_calls() == [('stop', '--time', '10', 'registry')]
 
 
@@ -195,7 +260,7 @@ def test_container_state(fake_docker):
     assert registry_container.container_state('registry') is None
     fake_docker.add_container('registry', False, {FINGERPRINT_LABEL: 'f'})
     assert registry_container.container_state('registry') == {
-        'running': False, 'status': 'exited', 'fingerprint': 'f',
+        'running': False, 'status': 'exited', 'fingerprint': 'f', 'unit': None,
         'started': '2026-11-28T00:00:01Z'}
 
 
@@ -254,9 +319,9 @@ def facts():
     return Facts('', 'secret', None, False)
 
 
-def do_converge(config):
+def do_converge(config, proves_itself=proven):
     return registry_service.converge(config, facts(), None, UNIT, (IMAGE_ID, IMAGE_CMD),
-                                     [UNIT_ADDRESS], TEMPLATES)
+                                     [UNIT_ADDRESS], TEMPLATES, proves_itself)
 
 
 def test_converge_writes_private_files_and_starts(fake_docker, host_dirs):
@@ -306,7 +371,7 @@ def test_container_state_when_docker_reports_an_error_with_spaces(fake_docker):
     fake_docker.add_container('registry', False, {FINGERPRINT_LABEL: 'f'},
                               error='driver failed programming external connectivity')
     assert registry_container.container_state('registry') == {
-        'running': False, 'status': 'exited', 'fingerprint': 'f',
+        'running': False, 'status': 'exited', 'fingerprint': 'f', 'unit': None,
         'started': '2026-11-28T00:00:01Z'}
 
 
@@ -320,5 +385,30 @@ def test_a_crash_looping_container_does_not_count_as_running(fake_docker):
     fake_docker.add_container('registry', True, {FINGERPRINT_LABEL: 'f'})
     fake_docker.containers['registry']['restarting'] = True
     assert registry_container.container_state('registry') == {
-        'running': False, 'status': 'restarting', 'fingerprint': 'f',
+        'running': False, 'status': 'restarting', 'fingerprint': 'f', 'unit': None,
         'started': '2026-11-28T00:00:01Z'}
+
+
+def test_a_container_docker_cannot_start_gives_way_to_the_previous_one(fake_docker):
+    # In bridge mode a taken port fails `docker start` itself.
+    fake_docker.add_container('registry', True, dict(OURS, **{FINGERPRINT_LABEL: 'old'}))
+    fake_docker.fail['start'] = 'driver failed programming external connectivity'
+
+    def restore_files():
+        del fake_docker.fail['start']
+    with pytest.raises(registry_container.Rejected) as rejected:
+        apply(spec(), proven, restore_files)
+    assert rejected.value.logs == 'driver failed programming external connectivity'
+    assert set(fake_docker.containers) == {'registry'}
+    assert fake_docker.containers['registry']['labels'][FINGERPRINT_LABEL] == 'old'
+    assert fake_docker.containers['registry']['running']
+
+
+def test_a_container_kept_by_a_hook_that_died_is_the_one_to_replace(fake_docker):
+    # Killed while the new container was proving itself: only registry-previous is left.
+    fake_docker.add_container('registry-previous', False, dict(OURS, **{FINGERPRINT_LABEL: 'old'}))
+    with pytest.raises(registry_container.Rejected):
+        apply(spec(), never)
+    assert set(fake_docker.containers) == {'registry'}
+    assert fake_docker.containers['registry']['labels'][FINGERPRINT_LABEL] == 'old'
+    assert fake_docker.containers['registry']['running']

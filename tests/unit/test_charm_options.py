@@ -173,10 +173,10 @@ EXPECTATIONS = [
     case('cache-ttl', '72h', cfg('proxy.ttl', '72h'),
          base={'cache-remoteurl': 'https://up.example.com'}, distribution3=True),
     # http / debug
-    case('debug-port', 6001, cfg('http.debug.addr', ':6001'),
+    case('debug-port', 6001, cfg('http.debug.addr', UNIT_ADDRESS + ':6001'),
          base={'prometheus-metrics': True}),
     case('prometheus-metrics', True, cfg('http.debug', {
-        'addr': ':5001', 'prometheus': {'enabled': True, 'path': '/metrics'}})),
+        'addr': UNIT_ADDRESS + ':5001', 'prometheus': {'enabled': True, 'path': '/metrics'}})),
     case('http-host', 'https://registry.example.com/',
          cfg('http.host', 'https://registry.example.com/')),
     case('log-level', 'debug', cfg('log.level', 'debug')),
@@ -354,6 +354,7 @@ def test_defaults_render_the_expected_registry_config(defaults):
         '--name', 'registry', '--restart', 'unless-stopped',
         '--env-file', '/etc/docker/registry/registry.env',
         '--label', 'io.juju.docker-registry.unit=docker-registry/0',
+        '--log-driver', 'json-file', '--log-opt', 'max-size=10m', '--log-opt', 'max-file=5',
         '--network', 'host',
         '-v', '/etc/docker/registry/config.yml:/etc/docker/registry/config.yml:ro',
         '-v', '/srv/registry:/var/lib/registry',
@@ -365,13 +366,35 @@ def test_no_secret_until_the_leader_shares_one(defaults):
     assert 'secret' not in run(defaults, leader_secret=None).registry['http']
 
 
-def test_bridge_network_publishes_the_debug_port_with_metrics():
+def test_bridge_network_publishes_on_the_unit_address():
     r = run(with_options({'container-network': 'bridge', 'prometheus-metrics': True,
                           'listen-on-unit-address': True}))
-    assert ('-p', '5001:5001') in list(zip(r.args, r.args[1:]))
+    pairs = list(zip(r.args, r.args[1:]))
+    assert ('-p', UNIT_ADDRESS + ':5000:5000') in pairs
+    # the debug server (pprof too) never on every address
+    assert ('-p', UNIT_ADDRESS + ':5001:5001') in pairs
     # in bridge mode the registry binds every interface inside its own namespace
     assert r.registry['http']['addr'] == ':5000'
     assert r.registry['http']['debug']['addr'] == ':5001'
+
+
+def test_bridge_network_without_listen_on_unit_address_publishes_the_registry_everywhere():
+    r = run(with_options({'container-network': 'bridge', 'prometheus-metrics': True}))
+    pairs = list(zip(r.args, r.args[1:]))
+    assert ('-p', '5000:5000') in pairs
+    assert ('-p', UNIT_ADDRESS + ':5001:5001') in pairs
+
+
+def test_host_network_debug_server_listens_on_the_unit_address_only():
+    r = run(with_options({'prometheus-metrics': True}))
+    assert r.registry['http']['addr'] == ':5000'
+    assert r.registry['http']['debug']['addr'] == UNIT_ADDRESS + ':5001'
+
+
+def test_container_logs_are_bounded():
+    pairs = list(zip(run(with_options()).args, run(with_options()).args[1:]))
+    assert ('--log-driver', 'json-file') in pairs
+    assert ('--log-opt', 'max-size=10m') in pairs and ('--log-opt', 'max-file=5') in pairs
 
 
 def test_metrics_off_publishes_no_debug_port():
@@ -384,7 +407,7 @@ def test_distribution_3_images_read_their_config_elsewhere(defaults):
     from registry_testlib import TEMPLATES, UNIT
     r = run(defaults)
     spec = registry_service.desired_container(
-        defaults, UNIT, ('sha256:' + 'b' * 64, ['serve', '/etc/distribution/config.yml']),
+        defaults, r.facts, UNIT, ('sha256:' + 'b' * 64, ['serve', '/etc/distribution/config.yml']),
         r.files)
     assert spec.args[-2:] == ['serve', '/etc/distribution/config.yml']
     assert '/etc/docker/registry/config.yml:/etc/distribution/config.yml:ro' in spec.args

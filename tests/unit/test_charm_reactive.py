@@ -693,3 +693,26 @@ def test_the_last_status_of_a_hook_is_the_one_shown(charm):
     charm.end_hook()
     charm.status_mock.waiting.assert_not_called()
     charm.status_mock.active.assert_called_once_with('Ready at x:5000 (https)')
+
+
+def test_an_image_removed_behind_the_charms_back_is_fetched_again(charm):
+    # "Image disappeared" recovered only by hand: registry.image.available stayed set.
+    charm.reactive.flags.update({'registry.image.available', 'leadership.set.http-secret'})
+    charm.registry_unit.image_present.return_value = False
+    charm.configure_registry()
+    assert 'registry.image.available' not in charm.reactive.flags
+    charm.registry_unit.configure.assert_not_called()
+    charm.registry_unit.image_present.return_value = True
+    charm.get_image()
+    assert 'registry.image.available' in charm.reactive.flags
+    charm.configure_registry()
+    assert 'registry.configured' in charm.reactive.flags
+
+
+def test_a_huge_status_message_is_cut(charm):
+    charm.registry_unit.configure.return_value = real_registry_unit.Outcome(
+        False, False, 'x' * 100000)
+    charm.configure_registry()
+    charm.end_hook()
+    [(message,), _] = charm.status_mock.blocked.call_args
+    assert len(message) == charm.MAX_STATUS and message.endswith('...')

@@ -93,7 +93,7 @@ def test_configure_blocks_on_invalid_config_without_touching_docker(hookenv, fak
     converge.assert_not_called()
     report.assert_not_called()
     # Only looked at the image (which registry major version validation applies to).
-    assert fake_docker.verbs() == ['image inspect']
+    assert fake_docker.verbs() == ['ps', 'image inspect']
 
 
 @pytest.fixture
@@ -214,7 +214,7 @@ def test_container_status_and_stop_use_the_configured_name(hookenv, fake_docker)
     hookenv['config'].return_value = with_options({'registry-name': 'reg'})
     fake_docker.add_container('registry', True)  # another name: not ours
     assert registry_unit.container_status() == 'removed'
-    fake_docker.add_container('reg', True)
+    fake_docker.add_container('reg', True, {registry_container.UNIT_LABEL: 'docker-registry/0'})
     assert registry_unit.container_status() == 'running'
     registry_unit.stop()
     assert ('stop', '--time', '10', 'reg') in fake_docker.calls

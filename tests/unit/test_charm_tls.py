@@ -71,7 +71,7 @@ def test_a_certificate_without_its_key_is_no_material(defaults):
     ({'tls-minimum-version': 'tls1.0'},
      ConfigProblem('tls-minimum-version', 'must be one of tls1.2, tls1.3')),
     ({'tls-expiry-warning-days': -1},
-     ConfigProblem('tls-expiry-warning-days', 'must be 0 or more')),
+     ConfigProblem('tls-expiry-warning-days', 'must be from 0 to 36500')),
     ({'tls-extra-sans': 'ok.example.com bad_name!'},
      ConfigProblem('tls-extra-sans', "'bad_name!' is neither a host name nor an IP address")),
     ({'tls-client-ca-blob': 'not base64!'},
@@ -238,7 +238,7 @@ def test_with_client_auth_the_unit_makes_and_trusts_its_own_client_certificate(
     material = registry_tls.select(config, disk({}))
     facts = Facts('', 'secret', TlsSettings('tls1.2', True), False)
     registry_service.converge(config, facts, material, UNIT, (IMAGE_ID, IMAGE_CMD), [],
-                              TEMPLATES)
+                              TEMPLATES, lambda name: True)
     cert, key = registry_service.client_identity(config, material)
     assert (cert, key) == (host_dirs['HOST_UNIT_CLIENT_CERT'], host_dirs['HOST_UNIT_CLIENT_KEY'])
     assert os.stat(key).st_mode & 0o777 == 0o600
@@ -250,7 +250,7 @@ def test_with_client_auth_the_unit_makes_and_trusts_its_own_client_certificate(
     # made once: converging again keeps it
     first = open(cert, 'rb').read()
     registry_service.converge(config, facts, material, UNIT, (IMAGE_ID, IMAGE_CMD), [],
-                              TEMPLATES)
+                              TEMPLATES, lambda name: True)
     assert open(cert, 'rb').read() == first
 
 
@@ -284,3 +284,26 @@ def test_the_certificate_is_requested_again_only_when_a_name_changes(hookenv, tm
         assert sorted(call.args[0] for call in removed.call_args_list) == sorted(
             [registry_tls.RELATION_CERT, registry_tls.RELATION_KEY, registry_tls.RELATION_CA])
         assert registry_unit.certificate_request() is not None  # a new relation asks again
+
+
+@pytest.mark.parametrize('bundle,problem', [
+    (b'-----BEGIN CERTIFICATE-----\nMIIB!!broken*body\n-----END CERTIFICATE-----\n',
+     'holds a certificate that does not parse'),
+    (b'-----BEGIN CERTIFICATE-----\nbm90IGEgY2VydA==\n-----END CERTIFICATE-----\n',
+     'holds a certificate that does not parse'),
+    (b'just text', 'holds no PEM certificate'),
+])
+def test_every_client_ca_block_must_parse(pki, bundle, problem):
+    # The registry's PEM reader skips a broken block when the unit's own certificate follows
+    # it, and would then trust only the unit: refuse the bundle instead.
+    blobs = (bundle, pki['ca'] + bundle) if b'BEGIN' in bundle else (bundle,)
+    for blob in blobs:
+        config = with_options({'tls-client-ca-blob': b64(blob), 'tls-client-auth': True})
+        assert registry_tls.option_problems(config) == [
+            ConfigProblem('tls-client-ca-blob', problem)], blob
+
+
+def test_a_bundle_of_real_client_cas_is_fine(pki):
+    config = with_options({'tls-client-ca-blob': b64(pki['ca'] + pki['ca']),
+                           'tls-client-auth': True})
+    assert registry_tls.option_problems(config) == []

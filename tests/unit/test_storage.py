@@ -129,7 +129,7 @@ def test_modes_render_where_the_registry_reads_them():
     assert storage['delete'] == {'enabled': True}
     assert storage['maintenance'] == {'readonly': {'enabled': True}}
     assert storage['redirect'] == {'disable': False}
-    assert r.registry['http']['debug'] == {'addr': ':5501',
+    assert r.registry['http']['debug'] == {'addr': '192.0.2.3:5501',
                                            'prometheus': {'enabled': True, 'path': '/metrics'}}
 
 
@@ -148,7 +148,8 @@ def test_proxies_go_to_the_env_file_with_no_proxy_for_the_unit():
 # --- status notes -----------------------------------------------------------------------------
 
 def notes(free=0.5, shares=False, **options):
-    return registry_storage.status_notes(with_options(options), shares, free, '/srv/registry')
+    watched = [] if shares else [('/srv/registry', free)]
+    return registry_storage.status_notes(with_options(options), watched)
 
 
 def test_no_notes_by_default():
@@ -158,6 +159,46 @@ def test_no_notes_by_default():
 def test_cache_note_names_the_upstream():
     assert notes(**{'cache-remoteurl': 'https://up.example.com'}) == [
         'pull-through cache of https://up.example.com']
+
+
+@pytest.mark.parametrize('url', ['https://up.example.com:8443/?token=SeCrEt',
+                                 'https://up.example.com:8443/v2/SeCrEt?a=b#SeCrEt'])
+def test_cache_note_never_shows_a_path_or_query(url):
+    assert notes(**{'cache-remoteurl': url}) == [
+        'pull-through cache of https://up.example.com:8443']
+
+
+def test_docker_data_root_is_watched_too():
+    watched = [('/srv/registry', 0.5), ('/var/lib/docker', 0.03)]
+    assert registry_storage.status_notes(with_options(), watched) == [
+        'WARNING: 3% free space left on /var/lib/docker']
+
+
+def test_an_unreachable_storage_endpoint_is_a_warning():
+    config = with_options(S3, **{'storage-s3-regionendpoint': 'http://127.0.0.1:1/?x=y'})
+    endpoint = registry_storage.storage_endpoint(config)
+    assert endpoint == ('storage-s3-regionendpoint', 'http://127.0.0.1:1/?x=y')
+    reason = registry_storage.unreachable(endpoint[1])
+    assert reason  # nothing listens on port 1
+    assert registry_storage.status_notes(config, [], (endpoint[0], reason)) == [
+        'WARNING: storage-s3-regionendpoint http://127.0.0.1:1 unreachable ({}); pushes and '
+        'pulls fail'.format(reason)]
+
+
+def test_a_listening_storage_endpoint_is_reachable():
+    import socket
+    with socket.socket() as server:
+        server.bind(('127.0.0.1', 0))
+        server.listen()
+        assert registry_storage.unreachable(
+            'http://127.0.0.1:{}'.format(server.getsockname()[1])) is None
+
+
+@pytest.mark.parametrize('options', [{}, dict(S3), dict(S3, **{
+    'storage-s3-regionendpoint': MINIO, 'registry-https-proxy': 'http://p:3128'})])
+def test_endpoints_not_checked(options):
+    # Amazon's own endpoint depends on the region; behind a proxy only the registry knows
+    assert registry_storage.storage_endpoint(with_options(options)) is None
 
 
 def test_read_only_note():

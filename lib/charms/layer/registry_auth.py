@@ -9,12 +9,16 @@ from passlib.apache import HtpasswdFile
 BCRYPT_ROUNDS = 10
 
 
-def htpasswd_content(user, password, existing=b''):
-    if existing:
+def htpasswd_content(user, password, *existing):
+    """The htpasswd file for user and password: the first of existing (contents, or None)
+    whose single entry verifies them, else a fresh bcrypt entry."""
+    for content in existing:
+        if not content:
+            continue
         try:
-            current = HtpasswdFile.from_string(existing)
+            current = HtpasswdFile.from_string(content)
             if current.users() == [user] and current.check_password(user, password):
-                return existing
+                return content
         except ValueError:
             pass  # unreadable: replaced below
     fresh = HtpasswdFile(default_scheme='bcrypt')

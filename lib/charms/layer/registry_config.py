@@ -25,7 +25,9 @@ HTPASSWD_REALM = 'Docker Registry'
 #   http_secret: the application's shared http.secret ('' until the leader set it)
 #   tls: a TlsSettings when TLS is on, else None
 #   distribution3: the image is Distribution 3.x (its config differs from 2.8's)
-Facts = namedtuple('Facts', 'listen_host http_secret tls distribution3')
+#   unit_address: the unit's ingress address, where the debug server listens ('' = loopback)
+Facts = namedtuple('Facts', 'listen_host http_secret tls distribution3 unit_address',
+                   defaults=('',))
 TlsSettings = namedtuple('TlsSettings', 'minimum_version client_cas')
 
 # storage-s3-<suffix> → parameter of the registry's s3 driver. storage-s3-skip-v4-auth is
@@ -91,6 +93,11 @@ def shares_storage(config):
     return storage_driver(config)[0] != 'filesystem'
 
 
+def host_port(host, port):
+    """host:port, with an IPv6 address in brackets ([fd00::1]:5000); '' host: ':port'."""
+    return '{}:{}'.format('[{}]'.format(host) if ':' in host else host, port)
+
+
 def registry_context(config, facts):
     """Template context for config.yml.j2."""
     driver, params = storage_driver(config)
@@ -104,7 +111,7 @@ def registry_context(config, facts):
         'delete_enabled': bool(config['storage-delete']),
         'redirect_disabled': bool(config['storage-redirect-disable']),
         'read_only': bool(config['storage-read-only']),
-        'listen_addr': '{}:{}'.format(listen_host, config['registry-port']),
+        'listen_addr': host_port(listen_host, config['registry-port']),
         'http_secret': facts.http_secret,
         'http_host': config.get('http-host') or None,
         'tls': None,
@@ -120,7 +127,12 @@ def registry_context(config, facts):
             'client_cas': [TLS_CLIENT_CAS] if facts.tls.client_cas else [],
         }
     if config.get('prometheus-metrics'):
-        context['debug_addr'] = '{}:{}'.format(listen_host, config['debug-port'])
+        # The debug server also serves pprof: never on every address of the host. In bridge
+        # mode the container has its own addresses and docker publishes the port on the
+        # unit's address only (registry_container.container_spec).
+        debug_host = '' if config.get('container-network') == 'bridge' else \
+            facts.unit_address or '127.0.0.1'
+        context['debug_addr'] = host_port(debug_host, config['debug-port'])
     if config.get('auth-basic-password'):
         context['htpasswd'] = {'realm': HTPASSWD_REALM, 'path': HTPASSWD}
     elif config.get('auth-token-realm'):

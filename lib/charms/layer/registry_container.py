@@ -18,7 +18,7 @@ UNIT_LABEL = 'io.juju.docker-registry.unit'
 CONFIG_2X = '/etc/docker/registry/config.yml'
 CONFIG_3X = '/etc/distribution/config.yml'
 
-ContainerSpec = namedtuple('ContainerSpec', 'name image args fingerprint')
+ContainerSpec = namedtuple('ContainerSpec', 'name unit image args fingerprint')
 
 
 class DockerError(Exception):
@@ -26,7 +26,9 @@ class DockerError(Exception):
     since none are passed on command lines)."""
 
 
-def docker(*args, timeout=300, stdin=None):
+def docker(*args, timeout=300, stdin=None, with_stderr=False):
+    """docker's stdout (followed by its stderr with with_stderr: `docker logs` passes the
+    container's stderr through there)."""
     try:
         proc = subprocess.run(('docker',) + args, capture_output=True, text=True,
                               timeout=timeout, stdin=stdin)
@@ -36,7 +38,7 @@ def docker(*args, timeout=300, stdin=None):
         raise DockerError('docker {} timed out after {}s'.format(args[0], timeout))
     if proc.returncode != 0:
         raise DockerError(proc.stderr.strip() or 'docker {} failed'.format(args[0]))
-    return proc.stdout
+    return proc.stdout + proc.stderr if with_stderr else proc.stdout
 
 
 def config_path_for(image_cmd):
@@ -48,19 +50,24 @@ def is_distribution3(image_cmd):
     return config_path_for(image_cmd) == CONFIG_3X
 
 
-def container_spec(config, unit_name, image_id, image_cmd, mounts, env_file, files):
+def container_spec(config, unit_name, image_id, image_cmd, mounts, env_file, files,
+                   listen_host='', unit_address=''):
     """The `docker run` arguments for this configuration.
 
     mounts: [(host_path, container_path, read_only)]; files: {host_path: bytes} of every
-    mounted file, whose content is part of the fingerprint.
+    mounted file, whose content is part of the fingerprint. In bridge mode the registry
+    port is published on listen_host ('' = every address) and the debug port on
+    unit_address ('' = loopback).
     """
     name = config['registry-name']
     args = ['--name', name, '--restart', 'unless-stopped', '--env-file', env_file,
-            '--label', UNIT_LABEL + '=' + unit_name]
+            '--label', UNIT_LABEL + '=' + unit_name,
+            # Every request is logged: bound what the engine keeps (50 MiB).
+            '--log-driver', 'json-file', '--log-opt', 'max-size=10m', '--log-opt', 'max-file=5']
     if config['container-network'] == 'bridge':
-        args += ['-p', '{0}:{0}'.format(config['registry-port'])]
+        args += ['-p', _published(listen_host, config['registry-port'])]
         if config.get('prometheus-metrics'):
-            args += ['-p', '{0}:{0}'.format(config['debug-port'])]
+            args += ['-p', _published(unit_address or '127.0.0.1', config['debug-port'])]
     else:
         args += ['--network', 'host']
     for host_path, container_path, read_only in mounts:
@@ -77,7 +84,14 @@ def container_spec(config, unit_name, image_id, image_cmd, mounts, env_file, fil
     # container when the name comes to point at another image.
     args += ['--label', FINGERPRINT_LABEL + '=' + fingerprint, config['registry-image']]
     args += command
-    return ContainerSpec(name, config['registry-image'], args, fingerprint)
+    return ContainerSpec(name, unit_name, config['registry-image'], args, fingerprint)
+
+
+def _published(host, port):
+    """docker run -p's value: [host:]port:port, an IPv6 host in brackets."""
+    if not host:
+        return '{0}:{0}'.format(port)
+    return '{}:{}:{}'.format('[{}]'.format(host) if ':' in host else host, port, port)
 
 
 # --- side effects ---------------------------------------------------------------------------
@@ -92,6 +106,14 @@ def image_info(image):
     return json.loads(image_id), json.loads(cmd)
 
 
+def engine_root():
+    """docker's data root (images, container logs), or None when the engine does not say."""
+    try:
+        return docker('info', '--format', '{{.DockerRootDir}}', timeout=60).strip() or None
+    except DockerError:
+        return None
+
+
 def load_image(archive):
     with open(archive, 'rb') as stream:
         docker('load', stdin=stream, timeout=900)
@@ -102,7 +124,7 @@ def pull_image(image):
 
 
 def container_state(name):
-    """{'running', 'fingerprint', 'status', 'started'} or None when absent.
+    """{'running', 'fingerprint', 'unit', 'status', 'started'} or None when absent.
 
     started (docker's StartedAt) changes whenever the engine restarts the container.
     """
@@ -117,52 +139,139 @@ def container_state(name):
     # A crash-looping container is "Running" between attempts; it does not serve.
     running = state.get('Running', False) and not state.get('Restarting', False)
     return {'running': running, 'status': state.get('Status', ''),
-            'fingerprint': labels.get(FINGERPRINT_LABEL), 'started': state.get('StartedAt')}
+            'fingerprint': labels.get(FINGERPRINT_LABEL), 'unit': labels.get(UNIT_LABEL),
+            'started': state.get('StartedAt')}
 
 
-def apply_spec(spec):
+class Rejected(Exception):
+    """The new container did not prove itself and the previous one (if any) serves again.
+
+    logs: the failed container's last log lines, as the registry wrote them (they may hold
+    secrets: registry_rejection redacts them before anyone sees them); previous_serves:
+    whether an earlier container of ours runs again.
+    """
+
+    def __init__(self, logs, previous_serves):
+        super().__init__(logs, previous_serves)
+        self.logs, self.previous_serves = logs, previous_serves
+
+
+class NotOurs(DockerError):
+    """A container with the registry's name belongs to another workload (it lacks this
+    unit's label); the charm never stops or removes it."""
+
+    def __init__(self, name):
+        super().__init__('a container named {} exists and is not this unit\'s registry; '
+                         'set registry-name to another name'.format(name))
+
+
+def apply_spec(spec, proves_itself, restore_files):
     """Make the container match spec; returns 'unchanged', 'started' or 'recreated'.
 
-    A replacement container is created before the old one stops, so the registry is down
-    only between stop and start.
+    A new container must prove itself (proves_itself(name) -> bool: it serves and keeps
+    running) before the one it replaces is gone. The old container is stopped (it holds
+    the port) and kept as <name>-previous; if the new one fails, it is removed, the files
+    the old one mounts are put back (restore_files()) and the old one starts again, and
+    Rejected carries the new one's logs. Raises NotOurs for another workload's container.
     """
     current = container_state(spec.name)
+    if current and current['unit'] != spec.unit:
+        raise NotOurs(spec.name)
+    staging, previous = spec.name + '-next', spec.name + '-previous'
+    kept = container_state(previous)
+    if current is None and kept and kept['unit'] == spec.unit:
+        # A hook died while a new container was proving itself: the kept one is the last
+        # good configuration; it becomes the one to replace.
+        docker('rename', previous, spec.name)
+        current = container_state(spec.name)
     if current and current['fingerprint'] == spec.fingerprint:
         if current['running']:
             return 'unchanged'
         docker('start', spec.name)
         return 'started'
-    if current is None:
-        docker('run', '--detach', *spec.args)
-        return 'started'
-    staging = spec.name + '-next'
-    if container_state(staging):
-        docker('rm', '--force', staging)
+    for leftover in (staging, previous):
+        # From a hook that died half-way; ours only (same unit label).
+        state = container_state(leftover)
+        if state and state['unit'] == spec.unit:
+            docker('rm', '--force', leftover)
     staged_args = list(spec.args)
     staged_args[staged_args.index('--name') + 1] = staging
     docker('create', *staged_args)
-    docker('stop', '--time', '10', spec.name)
-    docker('rm', spec.name)
-    # Renamed before it starts: docker 20.10 cannot rename a running host-network container.
+    if current:
+        docker('stop', '--time', '10', spec.name)
+        # Renamed only once stopped: docker 20.10 cannot rename a running host-network
+        # container.
+        docker('rename', spec.name, previous)
     docker('rename', staging, spec.name)
-    docker('start', spec.name)
-    return 'recreated'
+    try:
+        docker('start', spec.name)
+    except DockerError as error:  # e.g. bridge mode: docker cannot publish the port
+        start_error = str(error)
+    else:
+        start_error = None
+        if proves_itself(spec.name):
+            if current:
+                docker('rm', previous)
+            return 'recreated' if current else 'started'
+    logs = start_error or container_logs(spec.name)
+    docker('rm', '--force', spec.name)
+    if current:
+        restore_files()
+        docker('rename', previous, spec.name)
+        docker('start', spec.name)
+    raise Rejected(logs, bool(current))
 
 
-def remove_other_containers(unit_name, keep):
-    """Remove this unit's registry containers not named keep (after registry-name changed).
+def container_logs(name, lines=20):
+    """The container's last log lines (the registry logs to stderr), '' when docker cannot
+    say."""
+    try:
+        return docker('logs', '--tail', str(lines), name, timeout=30, with_stderr=True)
+    except DockerError:
+        return ''
 
-    Only containers are removed: image data lives on the host or in object storage.
+
+def adopt(unit_name, name):
+    """Prepare this unit's containers for a spec named name (registry-name may have changed).
+
+    Raises NotOurs when name is another workload's container. A container of this unit
+    under another name (the previous registry-name) is renamed to name, stopped first
+    (docker 20.10 cannot rename a running host-network container), so that apply_spec
+    replaces it transactionally; any further ones are removed. Only containers are
+    removed: image data lives on the host or in object storage.
     """
+    current = container_state(name)
+    if current and current['unit'] != unit_name:
+        raise NotOurs(name)
     out = docker('ps', '--all', '--filter', 'label={}={}'.format(UNIT_LABEL, unit_name),
                  '--format', '{{.Names}}')
-    for name in out.split():
-        if name not in (keep, keep + '-next'):
-            docker('rm', '--force', name)
+    others = [other for other in out.split()
+              if other not in (name, name + '-next', name + '-previous')]
+    # The running one (the registry serving now) is the one to keep as the last good.
+    others.sort(key=lambda other: not (container_state(other) or {}).get('running'))
+    for other in others:
+        if current is None:
+            docker('stop', '--time', '10', other)
+            docker('rename', other, name)
+            current = container_state(name)
+        else:
+            docker('rm', '--force', other)
 
 
-def stop(name):
-    if container_state(name):
+def other_units(unit_name):
+    """Other units whose registry containers run on this engine (and so on this machine,
+    sharing its paths)."""
+    out = docker('ps', '--filter', 'label=' + UNIT_LABEL,
+                 '--format', '{{.Label "' + UNIT_LABEL + '"}}')
+    return sorted(set(out.split()) - {unit_name})
+
+
+def stop(name, unit_name):
+    """Stop our container called name. Another workload's container of that name is left
+    alone: ours does not exist then, so nothing of ours serves (and the stop hook and the
+    stop action still succeed)."""
+    state = container_state(name)
+    if state and state['unit'] == unit_name:
         docker('stop', '--time', '10', name)
 
 

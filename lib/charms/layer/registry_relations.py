@@ -35,22 +35,27 @@ def unit_number(unit_name):
     return int(unit_name.rsplit('/', 1)[1])
 
 
-def proxy_services(service_name, units, port, shared_storage, tls):
+def proxy_services(service_name, units, port, shared_storage, tls, client_auth=False):
     """The `services` list for haproxy: every unit of units [(unit name, address)].
 
     TCP mode passes TLS through to the units, whose certificates name the proxy's address;
     the health check speaks TLS itself when the units do (no CA file on the proxy: the
-    check verifies that a registry answers, clients verify the certificate). With shared
-    storage every unit serves; with per-unit filesystem storage only the lowest-numbered
-    unit does and the others wait as backups, in unit order.
+    check verifies that a registry answers, clients verify the certificate). When the units
+    require client certificates (client_auth) the proxy has none to present (handing it
+    the unit's key would spread a credential that opens the registry), so the check only
+    connects to the port, as the nrpe check does. With shared storage every unit serves;
+    with per-unit filesystem storage only the lowest-numbered unit does and the others wait
+    as backups, in unit order.
     """
-    check = 'check inter 5s rise 2 fall 2' + (' check-ssl verify none' if tls else '')
+    check = 'check inter 5s rise 2 fall 2' + (' check-ssl verify none'
+                                               if tls and not client_auth else '')
+    health = [] if client_auth else HEALTH_CHECK_OPTIONS
     servers = []
     for index, (unit, address) in enumerate(sorted(units, key=lambda u: unit_number(u[0]))):
         backup = '' if shared_storage or index == 0 else ' backup'
         servers.append([unit.replace('/', '-'), address, port, check + backup])
     return [{'service_name': service_name, 'service_host': '0.0.0.0', 'service_port': port,
-             'service_options': ['mode tcp', 'balance leastconn'] + HEALTH_CHECK_OPTIONS,
+             'service_options': ['mode tcp', 'balance leastconn'] + health,
              'servers': servers}]
 
 

@@ -2,10 +2,13 @@
 
 `desired_files` and `desired_container` are pure (options, facts and current file content in,
 paths, bytes and docker arguments out); `converge` writes what changed and applies the
-container spec; `ready` waits for the registry to answer.
+container spec, putting the previous files back when the registry refuses the new ones;
+`ready` waits for the registry to answer, `proves_itself` also for it to keep running.
 """
+import json
 import os
 import tempfile
+import time
 from collections import namedtuple
 
 from charms.layer import registry_config, registry_container, registry_http, registry_tls
@@ -18,6 +21,9 @@ HOST_HTPASSWD = HOST_DIR + '/htpasswd'
 HOST_ENV = HOST_DIR + '/registry.env'
 HOST_TOKEN_CERTS = HOST_DIR + '/token-root-certs.pem'
 HOST_DATA = '/srv/registry'
+# The configuration the registry last refused (fingerprint, its logs, the htpasswd it had),
+# so that hooks do not retry it until something changes.
+HOST_REJECTED = HOST_DIR + '/rejected.json'
 # What the registry serves, copied from whichever source registry_tls.select chose: the
 # charm owns this directory, never the operator's tls-*-path files.
 HOST_TLS_DIR = HOST_DIR + '/tls'
@@ -30,6 +36,8 @@ HOST_TLS_CLIENT_CA = HOST_TLS_DIR + '/client-ca.crt'
 HOST_UNIT_CLIENT_CERT = HOST_TLS_DIR + '/unit-client.crt'
 HOST_UNIT_CLIENT_KEY = HOST_TLS_DIR + '/unit-client.key'
 PRIVATE = 0o600
+# How long a new container must keep running, never restarted, after it first answers.
+STEADY_SECONDS = 3
 
 # A file the registry needs: content, mode, and where the container sees it (None: not
 # mounted, e.g. the env file docker reads itself).
@@ -67,13 +75,15 @@ def desired_files(config, facts, tls, existing_htpasswd, no_proxy_hosts, templat
                   unit_client_cert=None):
     """{host_path: WantedFile} of everything the registry reads.
 
+    existing_htpasswd: htpasswd contents whose entry is kept when it still verifies (the
+    file on disk, the last refused configuration's), so the fingerprint stays the same.
     unit_client_cert: PEM of the unit's own client certificate, trusted with tls-client-auth.
     """
     files = {}
     if config.get('auth-basic-password'):
         files[HOST_HTPASSWD] = WantedFile(
             htpasswd_content(config['auth-basic-user'], config['auth-basic-password'],
-                             existing_htpasswd),
+                             *existing_htpasswd),
             PRIVATE, registry_config.HTPASSWD)
     elif config.get('auth-token-root-certs'):
         files[HOST_TOKEN_CERTS] = WantedFile(decode_base64(config['auth-token-root-certs']),
@@ -95,7 +105,7 @@ def desired_files(config, facts, tls, existing_htpasswd, no_proxy_hosts, templat
     return files
 
 
-def desired_container(config, unit_name, image, files):
+def desired_container(config, facts, unit_name, image, files):
     """The ContainerSpec for these files; image is (id, cmd) from the engine."""
     image_id, image_cmd = image
     config_path = registry_container.config_path_for(image_cmd)
@@ -106,7 +116,8 @@ def desired_container(config, unit_name, image, files):
         mounts.append((HOST_DATA, registry_config.DATA_DIR, False))
     seen = {path: f.content for path, f in files.items()}
     return registry_container.container_spec(config, unit_name, image_id, image_cmd, mounts,
-                                             HOST_ENV, seen)
+                                             HOST_ENV, seen, facts.listen_host,
+                                             facts.unit_address)
 
 
 # --- side effects ---------------------------------------------------------------------------
@@ -144,28 +155,95 @@ def remove_file(path):
         pass
 
 
-def converge(config, facts, tls, unit_name, image, no_proxy_hosts, templates_dir):
-    """Write the files and make the container match; returns apply_spec's outcome."""
+def snapshot(paths):
+    """{path: (content, mode) or None} of paths, to put back with restore()."""
+    saved = {}
+    for path in paths:
+        content = read_file(path)
+        saved[path] = None if content is None else (content, os.stat(path).st_mode & 0o777)
+    return saved
+
+
+def restore(saved):
+    """Put snapshot()'s files back, as many as can be: on a full disk some writes fail, and
+    the error that brought us here is the one to report (a failed atomic write leaves the
+    file as it was anyway)."""
+    for path, kept in saved.items():
+        try:
+            if kept is None:
+                remove_file(path)
+            else:
+                write_file(path, *kept)
+        except OSError:
+            continue
+
+
+def read_rejection():
+    """{'fingerprint', 'logs', 'previous_serves', 'htpasswd'} of the last refused
+    configuration, or {}."""
+    try:
+        return json.loads(read_file(HOST_REJECTED) or b'{}')
+    except ValueError:
+        return {}
+
+
+def managed_files():
+    """Every file a configuration may write (so a refused one can be undone)."""
+    return (HOST_CONFIG, HOST_ENV, HOST_HTPASSWD, HOST_TOKEN_CERTS, HOST_TLS_CERT, HOST_TLS_KEY,
+            HOST_TLS_CA, HOST_TLS_CLIENT_CA, HOST_UNIT_CLIENT_CERT, HOST_UNIT_CLIENT_KEY)
+
+
+def converge(config, facts, tls, unit_name, image, no_proxy_hosts, templates_dir,
+             proves_itself):
+    """Write the files and make the container match; returns apply_spec's outcome.
+
+    proves_itself(container name) -> bool decides whether a new container may replace the
+    old one. Raises registry_container.Rejected when it (or, without retrying, the same
+    configuration in an earlier hook) did not: the files and container of the last good
+    configuration are back in place.
+    """
     unit_client_cert = None
     if client_identity(config, tls):
         if not (read_file(HOST_UNIT_CLIENT_CERT) and read_file(HOST_UNIT_CLIENT_KEY)):
             registry_tls.make_client_identity(HOST_UNIT_CLIENT_CERT, HOST_UNIT_CLIENT_KEY)
         unit_client_cert = read_file(HOST_UNIT_CLIENT_CERT)
-    files = desired_files(config, facts, tls, read_file(HOST_HTPASSWD), no_proxy_hosts,
+    rejection = read_rejection()
+    existing_htpasswd = [read_file(HOST_HTPASSWD),
+                         rejection.get('htpasswd', '').encode() or None]
+    files = desired_files(config, facts, tls, existing_htpasswd, no_proxy_hosts,
                           templates_dir, unit_client_cert)
-    os.makedirs(HOST_DATA, exist_ok=True)
-    for path, wanted in files.items():
-        write_file(path, wanted.content, wanted.mode)
-    # Files a previous configuration needed and this one does not.
-    kept = set(files) | ({HOST_UNIT_CLIENT_CERT, HOST_UNIT_CLIENT_KEY} if unit_client_cert
-                         else set())
-    for path in (HOST_HTPASSWD, HOST_TOKEN_CERTS, HOST_TLS_CERT, HOST_TLS_KEY, HOST_TLS_CA,
-                 HOST_TLS_CLIENT_CA, HOST_UNIT_CLIENT_CERT, HOST_UNIT_CLIENT_KEY):
-        if path not in kept:
-            remove_file(path)
-    spec = desired_container(config, unit_name, image, files)
-    registry_container.remove_other_containers(unit_name, spec.name)
-    return registry_container.apply_spec(spec)
+    spec = desired_container(config, facts, unit_name, image, files)
+    if rejection.get('fingerprint') == spec.fingerprint:
+        raise registry_container.Rejected(rejection['logs'], rejection['previous_serves'])
+    registry_container.adopt(unit_name, spec.name)
+    managed = managed_files()
+    saved = snapshot(managed)
+    try:
+        os.makedirs(HOST_DATA, exist_ok=True)
+        for path, wanted in files.items():
+            write_file(path, wanted.content, wanted.mode)
+        # Files a previous configuration needed and this one does not.
+        kept = set(files) | ({HOST_UNIT_CLIENT_CERT, HOST_UNIT_CLIENT_KEY} if unit_client_cert
+                             else set())
+        for path in managed:
+            if path not in kept:
+                remove_file(path)
+        outcome = registry_container.apply_spec(spec, proves_itself, lambda: restore(saved))
+    except registry_container.Rejected as rejected:
+        restore(saved)
+        htpasswd = files.get(HOST_HTPASSWD)
+        write_file(HOST_REJECTED, json.dumps({
+            'fingerprint': spec.fingerprint, 'logs': rejected.logs,
+            'previous_serves': rejected.previous_serves,
+            'htpasswd': htpasswd.content.decode() if htpasswd else ''}).encode(), PRIVATE)
+        raise
+    except BaseException:
+        # The old container, if it still runs, keeps its files open; a later restart of
+        # it must find the same ones.
+        restore(saved)
+        raise
+    remove_file(HOST_REJECTED)
+    return outcome
 
 
 def ready(url, container_name, ca_file=None, client=None, timeout=15):
@@ -184,3 +262,31 @@ def ready(url, container_name, ca_file=None, client=None, timeout=15):
         return answered and bool(after and after['running']) and \
             after['started'] == before['started']
     return registry_container.wait_until(serving, timeout)
+
+
+def proves_itself(url, container_name, ca_file=None, client=None, timeout=30,
+                  steady=STEADY_SECONDS):
+    """Whether a container just started serves and keeps running.
+
+    The registry must answer GET /v2/ (with its API header) and the container then run for
+    `steady` seconds more, the engine never restarting it. Gives up as soon as the
+    container stops or restarts: a registry refusing its configuration exits at start.
+    """
+    first = registry_container.container_state(container_name)
+
+    def same_run():
+        state = registry_container.container_state(container_name)
+        return bool(first and state and state['running'] and
+                    state['started'] == first['started'])
+
+    died = []
+
+    def answered():
+        if not same_run():
+            died.append(True)
+            return True
+        return registry_http.serves(registry_http.probe(url, ca_file, client, timeout=1))
+    if not registry_container.wait_until(answered, timeout) or died:
+        return False
+    time.sleep(steady)
+    return same_run()

@@ -30,6 +30,8 @@ RELATION_CERT = RELATION_DIR + '/server.crt'
 RELATION_KEY = RELATION_DIR + '/server.key'
 RELATION_CA = RELATION_DIR + '/ca.crt'
 MINIMUM_VERSIONS = ('tls1.2', 'tls1.3')
+# A century: no certificate lives longer.
+MAX_WARNING_DAYS = 36500
 
 # cert, key, ca: PEM bytes (ca may be None); source: where they came from, one of SOURCES.
 Material = namedtuple('Material', 'cert key ca source')
@@ -74,8 +76,10 @@ def option_problems(config):
         problems.append(ConfigProblem('tls-minimum-version',
                                       'must be one of ' + ', '.join(MINIMUM_VERSIONS)))
     days = config.get('tls-expiry-warning-days')
-    if not isinstance(days, int) or isinstance(days, bool) or days < 0:
-        problems.append(ConfigProblem('tls-expiry-warning-days', 'must be 0 or more'))
+    if not isinstance(days, int) or isinstance(days, bool) or not 0 <= days <= MAX_WARNING_DAYS:
+        # (a date that many days ahead would not even be representable)
+        problems.append(ConfigProblem('tls-expiry-warning-days',
+                                      'must be from 0 to {}'.format(MAX_WARNING_DAYS)))
     for name in extra_names(config):
         if not (_is_ip(name) or HOSTNAME.match(name)):
             problems.append(ConfigProblem(
@@ -84,11 +88,34 @@ def option_problems(config):
             break
     if config.get('tls-client-ca-blob'):
         try:
-            if b'-----BEGIN CERTIFICATE-----' not in decode_base64(config['tls-client-ca-blob']):
-                problems.append(ConfigProblem('tls-client-ca-blob', 'holds no PEM certificate'))
+            problem = _certificates_problem(decode_base64(config['tls-client-ca-blob']))
         except ValueError:
-            problems.append(ConfigProblem('tls-client-ca-blob', 'is not valid base64'))
+            problem = 'is not valid base64'
+        if problem:
+            problems.append(ConfigProblem('tls-client-ca-blob', problem))
     return problems
+
+
+PEM_CERTIFICATE = re.compile(rb'-----BEGIN CERTIFICATE-----.*?-----END CERTIFICATE-----',
+                             re.DOTALL)
+
+
+def _certificates_problem(pem):
+    """Why pem is not a bundle of certificates, or None.
+
+    Every block must parse: the registry's PEM reader skips a broken block when another
+    follows (the unit's own client certificate is appended to the client CAs), and would
+    then trust only the certificates that parsed.
+    """
+    blocks = PEM_CERTIFICATE.findall(pem)
+    if not blocks:
+        return 'holds no PEM certificate'
+    for block in blocks:
+        try:
+            ssl.create_default_context().load_verify_locations(cadata=block.decode('ascii'))
+        except (ssl.SSLError, ValueError, UnicodeDecodeError):
+            return 'holds a certificate that does not parse'
+    return None
 
 
 def client_ca(config, material):

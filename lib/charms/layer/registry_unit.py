@@ -16,9 +16,9 @@ import yaml
 
 from charmhelpers.core import hookenv, unitdata
 
-from charms.layer import (registry_config, registry_container, registry_relations,
-                          registry_service, registry_storage, registry_tls)
-from charms.layer.registry_validation import describe, validate
+from charms.layer import (registry_config, registry_container, registry_rejection,
+                          registry_relations, registry_service, registry_storage, registry_tls)
+from charms.layer.registry_validation import describe, normalize, validate
 
 # ok: the registry serves the current config; waiting: it will once something arrives;
 # message: the status message either way.
@@ -27,6 +27,11 @@ Outcome = namedtuple('Outcome', 'ok waiting message')
 # auth), the CA file that verifies its certificate (None without TLS) and the client
 # certificate and key files to present (None unless tls-client-auth).
 Access = namedtuple('Access', 'url netloc username password ca_file client_cert client_key')
+
+
+def options():
+    """The charm's options as every part of it reads them (registry_validation.normalize)."""
+    return normalize(hookenv.config())
 
 
 def install_docker():
@@ -56,7 +61,7 @@ def ensure_image(report):
 
     report(message) shows progress. Returns a problem message or None.
     """
-    image = hookenv.config()['registry-image']
+    image = options()['registry-image']
     report('Checking for registry image {}'.format(image))
     if registry_container.image_info(image):
         return None
@@ -105,7 +110,8 @@ def facts(config, distribution3=False):
         tls_settings = registry_config.TlsSettings(
             config['tls-minimum-version'], bool(registry_tls.client_ca(config, tls)))
     secret = hookenv.leader_get('http-secret') or ''
-    return registry_config.Facts(listen_host, secret, tls_settings, distribution3), tls
+    return registry_config.Facts(listen_host, secret, tls_settings, distribution3,
+                                 unit_address()), tls
 
 
 def related_addresses(endpoint):
@@ -130,8 +136,11 @@ CERTIFICATE_REQUEST_KEY = 'registry.certificate-request'
 
 def certificate_request():
     """(common name, SANs) when they differ from what was last requested, else None."""
-    config = hookenv.config()
-    http_host = urlsplit(config['http-host']).hostname if config.get('http-host') else None
+    config = options()
+    try:
+        http_host = urlsplit(config['http-host']).hostname if config.get('http-host') else None
+    except ValueError:  # not a URL: validation blocks on it; request without it meanwhile
+        http_host = None
     common_name, sans = registry_tls.request_names(
         unit_address(), hookenv.unit_public_ip(), socket.gethostname(), http_host,
         sorted(proxy_addresses()), registry_tls.extra_names(config))
@@ -156,8 +165,8 @@ def local_host(config):
 
 
 def local_url(config, tls):
-    return '{}://{}:{}'.format('https' if tls else 'http', local_host(config),
-                               config['registry-port'])
+    return '{}://{}'.format('https' if tls else 'http',
+                            registry_config.host_port(local_host(config), config['registry-port']))
 
 
 def client_netloc(config):
@@ -166,10 +175,10 @@ def client_netloc(config):
     if config.get('http-host'):
         parts = urlsplit(config['http-host'])
         port = parts.port or (443 if parts.scheme == 'https' else 80)
-        return '{}:{}'.format(parts.hostname, port)
+        return registry_config.host_port(parts.hostname, port)
     proxies = proxy_addresses()
     host = sorted(proxies, key=_address_key)[0] if proxies else unit_address()
-    return '{}:{}'.format(host, config['registry-port'])
+    return registry_config.host_port(host, config['registry-port'])
 
 
 def _address_key(address):
@@ -186,7 +195,7 @@ def registry_units():
 
 def client_payload():
     """What the docker-registry relation publishes (registry_relations.client_payload)."""
-    config = hookenv.config()
+    config = options()
     _, tls = facts(config)
     return registry_relations.client_payload(
         client_netloc(config), bool(tls), tls.ca.decode() if tls and tls.ca else None,
@@ -195,16 +204,17 @@ def client_payload():
 
 def proxy_services():
     """The website relation's `services` YAML: every unit behind the reverse proxy."""
-    config = hookenv.config()
+    config = options()
     _, tls = facts(config)
     services = registry_relations.proxy_services(
         hookenv.service_name(), registry_units(), config['registry-port'],
-        registry_config.shares_storage(config), bool(tls))
+        registry_config.shares_storage(config), bool(tls),
+        bool(registry_tls.client_ca(config, tls)))
     return yaml.safe_dump(services, default_flow_style=False)
 
 
 def nrpe_checks():
-    config = hookenv.config()
+    config = options()
     _, tls = facts(config)
     data_dir = None if registry_config.shares_storage(config) else registry_service.HOST_DATA
     return registry_relations.nrpe_checks(
@@ -226,7 +236,7 @@ def sync_ports(config):
 
 
 def access():
-    config = hookenv.config()
+    config = options()
     _, tls = facts(config)
     url = local_url(config, tls)
     username = password = None
@@ -243,7 +253,12 @@ def configure(report, overrides=None):
     overrides: options to run with for now instead of the operator's (an action may put
     the registry in read-only mode); the next configure without them restores the config.
     """
-    config = dict(hookenv.config(), **(overrides or {}))
+    config = dict(options(), **(overrides or {}))
+    others = registry_container.other_units(hookenv.local_unit())
+    if others:
+        return Outcome(False, False, 'Another registry unit ({}) runs on this machine and '
+                       'would share /etc/docker/registry and /srv/registry; place each unit '
+                       'on its own machine'.format(', '.join(others)))
     image = registry_container.image_info(config['registry-image'])
     if image is None:
         return Outcome(False, False, 'Registry image {} disappeared from the engine'
@@ -264,17 +279,25 @@ def configure(report, overrides=None):
                        '(certificates) or set tls-cert-blob and tls-key-blob')
     report('Configuring the registry')
     no_proxy = [unit_address(), hookenv.unit_private_ip()]
+    url, ca, client = (local_url(config, tls), registry_service.ca_file(tls),
+                       registry_service.client_identity(config, tls))
     try:
         outcome = registry_service.converge(
             config, registry_facts, tls, hookenv.local_unit(), image, no_proxy,
-            registry_config.templates_dir(hookenv.charm_dir()))
+            registry_config.templates_dir(hookenv.charm_dir()),
+            lambda name: registry_service.proves_itself(url, name, ca, client))
+    except registry_container.Rejected as rejected:
+        return Outcome(False, False, registry_rejection.message(
+            rejected.logs, config, registry_facts.http_secret, rejected.previous_serves))
     except registry_container.DockerError as error:
         return Outcome(False, False, 'Cannot run the registry container: {}'.format(error))
+    except OSError as error:
+        # A full disk or a read-only /etc: the previous files were put back where possible.
+        return Outcome(False, False, 'Cannot write the registry configuration: {}'.format(
+            error.strerror or error))
     hookenv.log('Registry container {}'.format(outcome))
     sync_ports(config)
-    if not registry_service.ready(local_url(config, tls), config['registry-name'],
-                                  registry_service.ca_file(tls),
-                                  registry_service.client_identity(config, tls)):
+    if not registry_service.ready(url, config['registry-name'], ca, client):
         return Outcome(False, False, 'Registry container {} but does not answer /v2/'
                        .format(container_status()))
     return Outcome(True, False, ready_message(config, tls))
@@ -284,11 +307,21 @@ def ready_message(config=None, tls=None):
     """'Ready at <client address> (http|https[, proxied])' and what else an operator should
     know."""
     if config is None:
-        config = hookenv.config()
+        config = options()
         tls = facts(config)[1]
+    watched = [] if registry_config.shares_storage(config) else [registry_service.HOST_DATA]
+    engine_root = registry_container.engine_root()
+    watched += [engine_root] if engine_root else []
+    endpoint = registry_storage.storage_endpoint(config)
+    reason = registry_storage.unreachable(endpoint[1]) if endpoint else None
     notes = registry_storage.status_notes(
-        config, registry_config.shares_storage(config),
-        registry_storage.free_fraction(registry_service.HOST_DATA), registry_service.HOST_DATA)
+        config, [(path, registry_storage.free_fraction(path)) for path in watched],
+        (endpoint[0], reason) if reason else None)
+    if config.get('auth-basic-password') and not tls:
+        # Policy (README): warn rather than block, since blocking would leave the previous,
+        # possibly password-less, configuration serving.
+        notes.append('WARNING: basic auth over plain HTTP sends the password in clear; '
+                     'configure TLS')
     if tls:
         expiry = registry_tls.expiry_note(registry_tls.inspect(tls), _now(),
                                           config['tls-expiry-warning-days'])
@@ -309,11 +342,15 @@ def _now():
 
 def container_status():
     """'running', docker's state of a stopped container (e.g. 'exited'), or 'removed'."""
-    state = registry_container.container_state(hookenv.config()['registry-name'])
+    state = registry_container.container_state(options()['registry-name'])
     if state is None:
         return 'removed'
     return 'running' if state['running'] else state['status']
 
 
+def image_present():
+    return registry_container.image_info(options()['registry-image']) is not None
+
+
 def stop():
-    registry_container.stop(hookenv.config()['registry-name'])
+    registry_container.stop(options()['registry-name'], hookenv.local_unit())

@@ -31,6 +31,12 @@ S3_MIN_CHUNK = 5 * 1024 * 1024
 BASE64_OPTIONS = ('tls-ca-blob', 'tls-cert-blob', 'tls-key-blob', 'auth-token-root-certs')
 TOKEN_OPTIONS = ('auth-token-realm', 'auth-token-service', 'auth-token-issuer',
                  'auth-token-root-certs')
+# bcrypt (htpasswd) uses only the first 72 bytes of a password: a longer one would let in
+# anyone who knows its start.
+BCRYPT_MAX_BYTES = 72
+# Longer URLs are certainly mistakes (and would flood the status).
+MAX_URL = 2048
+MAX_USER = 255
 SWIFT_REQUIRED = ('storage-swift-authurl', 'storage-swift-username', 'storage-swift-password',
                   'storage-swift-container')
 # Docker's own rule for container names.
@@ -55,17 +61,31 @@ def decode_base64(value):
 
 
 def _check_url(config, option, problems, path='slash'):
-    """An http(s) URL. path: 'slash' (a path must end with /), 'any' or 'none'."""
+    """An http(s) URL. path: 'slash' (a path must end with /), 'any' or 'none'.
+
+    Returns True when the option is set and valid (urlsplit will not raise on it).
+    """
     value = _text(config, option)
     if not value:
+        return
+    if len(value) > MAX_URL:
+        problems.append(ConfigProblem(option, 'is longer than {} characters'.format(MAX_URL)))
         return
     if any(c.isspace() or ord(c) < 32 for c in value):
         # A newline would also inject lines into files the value is written to.
         problems.append(ConfigProblem(option, 'must not contain spaces or control characters'))
         return
-    parts = urlsplit(value)
-    if parts.scheme not in ('http', 'https') or not parts.hostname:
+    try:
+        parts = urlsplit(value)
+        hostname = parts.hostname
+    except ValueError:  # e.g. an unclosed IPv6 bracket
+        problems.append(ConfigProblem(option, 'is not a valid URL'))
+        return
+    if parts.scheme not in ('http', 'https') or not hostname:
         problems.append(ConfigProblem(option, 'must be an http:// or https:// URL'))
+        return
+    if len(hostname) > 253:
+        problems.append(ConfigProblem(option, 'host name is longer than 253 characters'))
         return
     try:
         parts.port
@@ -76,6 +96,8 @@ def _check_url(config, option, problems, path='slash'):
         problems.append(ConfigProblem(option, 'must not have a path'))
     elif path == 'slash' and parts.path and not parts.path.endswith('/'):
         problems.append(ConfigProblem(option, 'path must end with a slash'))
+    else:
+        return True
 
 
 def _check_port(config, option, problems):
@@ -117,10 +139,21 @@ def validate(config, distribution3=False):
     elif token_set and len(token_set) < len(TOKEN_OPTIONS):
         missing = [o for o in TOKEN_OPTIONS if o not in token_set]
         problems.append(ConfigProblem(missing[0], 'is required for token authentication'))
-    if _text(config, 'auth-basic-password') and not _text(config, 'auth-basic-user'):
+    password = _text(config, 'auth-basic-password')
+    if password and not _text(config, 'auth-basic-user'):
         problems.append(ConfigProblem('auth-basic-user', 'must be set with auth-basic-password'))
-    if ':' in _text(config, 'auth-basic-user'):
+    user = str(config.get('auth-basic-user') or '')
+    if ':' in user:
         problems.append(ConfigProblem('auth-basic-user', 'must not contain ":"'))
+    elif any(c.isspace() or not c.isprintable() for c in user):
+        problems.append(ConfigProblem('auth-basic-user',
+                                      'must not contain spaces or control characters'))
+    elif len(user) > MAX_USER:
+        problems.append(ConfigProblem('auth-basic-user',
+                                      'is longer than {} characters'.format(MAX_USER)))
+    if password and len(str(config['auth-basic-password']).encode()) > BCRYPT_MAX_BYTES:
+        problems.append(ConfigProblem('auth-basic-password', 'is longer than {} bytes, which '
+                                      'bcrypt would ignore'.format(BCRYPT_MAX_BYTES)))
     _check_url(config, 'auth-token-realm', problems, path='any')
 
     if _text(config, 'storage-cache') not in STORAGE_CACHES:
@@ -138,8 +171,8 @@ def validate(config, distribution3=False):
     _check_url(config, 'registry-http-proxy', problems, path='none')
     _check_url(config, 'registry-https-proxy', problems, path='none')
 
-    _check_url(config, 'cache-remoteurl', problems, path='none')
-    if urlsplit(_text(config, 'cache-remoteurl')).password:
+    if _check_url(config, 'cache-remoteurl', problems, path='none') and \
+            urlsplit(_text(config, 'cache-remoteurl')).username is not None:
         # The URL is shown in the status; the password belongs in cache-password.
         problems.append(ConfigProblem('cache-remoteurl', 'must not contain credentials (use '
                                       'cache-username and cache-password)'))
@@ -220,6 +253,13 @@ def validate(config, distribution3=False):
         problems.append(ConfigProblem('tls-key-blob', 'tls-cert-blob and tls-key-blob go together'))
 
     return problems
+
+
+def normalize(config):
+    """The options as every part of the charm must read them: whitespace-only strings are
+    unset, as validation treats them (a password of spaces must not turn basic auth on)."""
+    return {option: '' if isinstance(value, str) and not value.strip() else value
+            for option, value in config.items()}
 
 
 def describe(problems):
