@@ -52,6 +52,21 @@ class Lock:
         self._fd = None
 
 
+def lock_held(path=LOCK_PATH):
+    """A mutating image action runs now."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except FileNotFoundError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)  # releases the lock taken to look
+    return False
+
+
 def log(message):
     """Progress the operator sees while the action runs (action-log), also in the unit log."""
     try:

@@ -113,10 +113,7 @@ class LayoutSource:
                 '..' in name.split('/'):
             raise CopyError('the archive names a file outside itself: {!r}'.format(name))
         if self._tar is None:
-            try:
-                return open(os.path.join(self.path, name), 'rb')
-            except FileNotFoundError:
-                raise CopyError('the archive has no {}'.format(name))
+            return self._open_file(name)
         with self._lock:
             member = self._member(self._tar, name)
             data = self._extract(self._tar, member).read() if member.size < (1 << 20) \
@@ -126,6 +123,19 @@ class LayoutSource:
         # Big members get their own handle, so parallel readers do not share a position.
         tar = tarfile.open(self.path, 'r:*')
         return _Closing(self._extract(tar, self._member(tar, name)), tar)
+
+    def _open_file(self, name):
+        """A file of a directory archive, never one outside it that a symbolic link leads
+        to: a layer linked to /etc/shadow would otherwise be pushed into the registry.
+        Links inside stay allowed (docker save links a repeated layer to its first copy)."""
+        path = os.path.join(self.path, name)
+        if not os.path.realpath(path).startswith(os.path.realpath(self.path) + os.sep):
+            raise CopyError('{} in the archive is a symbolic link out of the archive\'s '
+                            'directory; refused'.format(name))
+        try:
+            return open(path, 'rb')
+        except FileNotFoundError:
+            raise CopyError('the archive has no {}'.format(name))
 
     @staticmethod
     def _member(tar, name):

@@ -41,9 +41,11 @@ def _loopback(host):
 class Sources:
     """Registry clients of source hosts, made once per host: HTTPS first; plain HTTP for
     loopback hosts (as docker does) or with insecure=true. A host that cannot be reached
-    is not tried again for every image of a list."""
+    is not tried again for every image of a list. The credentials go to credentials_host,
+    the host they were given for, only: any other host is asked anonymously."""
 
-    def __init__(self, username=None, password=None, insecure=False):
+    def __init__(self, credentials_host=None, username=None, password=None, insecure=False):
+        self._credentials_host = credentials_host
         self._username, self._password, self._insecure = username, password, insecure
         self._clients, self._lock = {}, threading.Lock()
 
@@ -61,9 +63,10 @@ class Sources:
     def _connect(self, host):
         problems = []
         schemes = ['https'] + (['http'] if self._insecure or _loopback(host) else [])
+        ours = host == self._credentials_host
         for scheme in schemes:
-            client = Registry('{}://{}'.format(scheme, host), self._username, self._password,
-                              verify=not self._insecure)
+            client = Registry('{}://{}'.format(scheme, host), self._username if ours else None,
+                              self._password if ours else None, verify=not self._insecure)
             try:
                 client.ping()
                 return client
@@ -82,6 +85,22 @@ def _credentials(values):
     if bool(username) != bool(password):
         raise ActionError('username and password go together')
     return username, password
+
+
+def _credentials_host(values, refs, username):
+    """The one source host mirror's credentials are for: credentials-host=, else the only
+    host the list names. None without credentials."""
+    given = text_param(values, 'credentials-host')
+    if not username:
+        return None
+    if given:
+        return registry_refs.source_location(registry_refs.parse(given + '/x'))[0]
+    hosts = sorted({registry_refs.source_location(registry_refs.parse(r))[0] for r in refs})
+    if len(hosts) > 1:
+        raise ActionError('username and password go to one source registry, and the list '
+                          'names {}: give credentials-host= (one of {})'.format(
+                              len(hosts), ', '.join(hosts)))
+    return hosts[0] if hosts else None
 
 
 def _engine_has(image):
@@ -125,7 +144,7 @@ def push(values):
         else:
             host, path = registry_refs.source_location(ref)
             log('Copying {} from {}'.format(image, host))
-            src = Sources(username, password, insecure).get(host)
+            src = Sources(host, username, password, insecure).get(host)
             copier = registry_copy.Copier(dst)
             try:
                 copied = copier.copy(registry_copy.RegistrySource(src, path),
@@ -157,21 +176,50 @@ def _push_from_engine(dst, image, repo, tag):
 
 # --- mirror -------------------------------------------------------------------------------
 
-# Where the unit keeps secrets: the registry's config, htpasswd and keys, and Juju's agent.
-PRIVATE_DIRS = ('/etc/docker/registry', '/var/lib/juju', '/etc/ssl/private')
+# Where the unit keeps secrets: the registry's config, htpasswd and keys, Juju's agent,
+# host keys, password hashes; and the credential folders of any user.
+PRIVATE_PATHS = ('/etc/docker/registry', '/var/lib/juju', '/etc/ssl/private', '/etc/ssh',
+                 '/etc/shadow', '/etc/gshadow', '/run/secrets', '/var/lib/docker-registry')
+PRIVATE_FOLDERS = ('.ssh', '.docker', '.gnupg', '.aws', '.kube', '.config')
+MAX_LIST_FILE = 4 << 20
+
+
+def _read_list_file(path, arches):
+    """The text of file=, refused unless every entry is an image reference with a tag or
+    digest (lines may have comments and container-images.txt labels): the action quotes
+    entries in its results, so a file that is something else, a key or a password for
+    example, must never be echoed. The refusal names line numbers, never content."""
+    real = os.path.realpath(path)
+    parts = real.split('/')
+    if any(real == d or real.startswith(d + '/') for d in PRIVATE_PATHS) or \
+            any(p in PRIVATE_FOLDERS for p in parts):
+        raise ActionError('file {} holds secrets, not an image list'.format(path))
+    if not os.path.isfile(real) or os.path.getsize(real) > MAX_LIST_FILE:
+        raise ActionError('file {} is not an image list (a text file of at most {} MiB)'
+                          .format(path, MAX_LIST_FILE >> 20))
+    try:
+        with open(real, encoding='utf-8') as stream:
+            text = stream.read()
+    except UnicodeDecodeError:
+        raise ActionError('file {} is not an image list: it is not UTF-8 text'.format(path))
+    _, problems = registry_refs.parse_image_list(text, arches, versioned=True)
+    if problems:
+        lines = sorted({p.line for p in problems})
+        raise ActionError('file {} is not an image list: no image reference with a tag or '
+                          'digest on line {}{} (not quoted: the file may hold secrets)'.format(
+                              path, ', '.join(map(str, lines[:10])),
+                              ' ...' if len(lines) > 10 else ''))
+    return text
+
 
 def image_list(values):
     """References to mirror from images=, file= and the image-list resource."""
+    arches = registry_refs.split_list(text_param(values, 'arches')) or \
+        list(registry_refs.ARCHES)
     text = text_param(values, 'images').replace(',', ' ')
     path = text_param(values, 'file')
     if path:
-        path = unit_path(path, 'file')
-        # Invalid entries are quoted in the results: never read the charm's secrets.
-        real = os.path.realpath(path)
-        if any(real == d or real.startswith(d + '/') for d in PRIVATE_DIRS):
-            raise ActionError('file {} holds secrets, not an image list'.format(path))
-        with open(path, encoding='utf-8', errors='replace') as stream:
-            text += '\n' + stream.read()
+        text += '\n' + _read_list_file(unit_path(path, 'file'), arches)
     if bool_param(values, 'resource'):
         try:
             resource = hookenv.resource_get('image-list')
@@ -182,8 +230,6 @@ def image_list(values):
         with open(resource, encoding='utf-8', errors='replace') as stream:
             text += '\n' + stream.read()
     sections = registry_refs.split_list(text_param(values, 'sections'))
-    arches = registry_refs.split_list(text_param(values, 'arches')) or \
-        list(registry_refs.ARCHES)
     refs, problems = registry_refs.parse_image_list(text, arches, sections)
     if not refs and not problems:
         raise ActionError('no images to mirror: give images=, file= or resource=true')
@@ -334,6 +380,18 @@ def _run_gc(config, dry_run):
     return registry_container.docker(*args, timeout=6 * 3600)
 
 
+def _untagged(data_dir, remove):
+    """['repo@digest'] of the manifests delete-untagged removes (removed when remove)."""
+    found = []
+    for repo, digests in sorted(registry_images.untagged_manifests(data_dir).items()):
+        for digest in digests:
+            if remove:
+                registry_images.remove_manifest(data_dir, repo, digest)
+            found.append('{}@{}'.format(repo, digest))
+    log('{} untagged manifests {}'.format(len(found), 'deleted' if remove else 'found'))
+    return found
+
+
 def garbage_collect(values):
     from charms.reactive import is_flag_set
     dry_run = bool_param(values, 'dry-run')
@@ -360,15 +418,9 @@ def garbage_collect(values):
                 raise ActionError('delete-untagged needs filesystem storage on the unit')
             if not config.get('storage-delete'):
                 raise ActionError('delete-untagged needs storage-delete=true')
-            registry, _ = our_registry()
-            for repo, digests in sorted(registry_images.untagged_manifests(data_dir).items()):
-                for digest in digests:
-                    if not dry_run:
-                        registry.delete_manifest(repo, digest)
-                    removed_untagged.append('{}@{}'.format(repo, digest))
-            log('{} untagged manifests {}'.format(
-                len(removed_untagged), 'found' if dry_run else 'deleted'))
         if dry_run:
+            if untagged:
+                removed_untagged = _untagged(data_dir, remove=False)
             output = _run_gc(config, True)
         else:
             outcome = registry_unit.configure(_report, overrides={'storage-read-only': True})
@@ -376,6 +428,10 @@ def garbage_collect(values):
                 if not outcome.ok:
                     raise ActionError('Cannot make the registry read-only: ' + outcome.message)
                 log('Registry read-only; collecting garbage')
+                if untagged:
+                    # Only now: a push in between (a multi-arch one writes its platform
+                    # manifests before the index that tags them) cannot change the answer.
+                    removed_untagged = _untagged(data_dir, remove=True)
                 output = _run_gc(config, False)
             finally:
                 restored = registry_unit.configure(_report)

@@ -6,6 +6,7 @@ through registry_service and registry_container.
 """
 import datetime
 import ipaddress
+import os
 import secrets
 import socket
 import subprocess
@@ -27,6 +28,10 @@ Outcome = namedtuple('Outcome', 'ok waiting message')
 # auth), the CA file that verifies its certificate (None without TLS) and the client
 # certificate and key files to present (None unless tls-client-auth).
 Access = namedtuple('Access', 'url netloc username password ca_file client_cert client_key')
+# Present while the registry runs on an action's temporary overrides (garbage-collect's
+# read-only mode) until the operator's configuration serves again: an action killed in
+# between leaves it behind, and update-status then restores the configuration.
+TEMPORARY_MARKER = '/var/lib/docker-registry/temporary-config'
 
 
 def install_docker():
@@ -244,6 +249,8 @@ def configure(report, overrides=None):
     the registry in read-only mode); the next configure without them restores the config.
     """
     config = dict(hookenv.config(), **(overrides or {}))
+    if overrides:
+        _mark_temporary(overrides)
     image = registry_container.image_info(config['registry-image'])
     if image is None:
         return Outcome(False, False, 'Registry image {} disappeared from the engine'
@@ -277,7 +284,22 @@ def configure(report, overrides=None):
                                   registry_service.client_identity(config, tls)):
         return Outcome(False, False, 'Registry container {} but does not answer /v2/'
                        .format(container_status()))
+    if not overrides and os.path.exists(TEMPORARY_MARKER):
+        os.unlink(TEMPORARY_MARKER)
     return Outcome(True, False, ready_message(config, tls))
+
+
+def _mark_temporary(overrides):
+    os.makedirs(os.path.dirname(TEMPORARY_MARKER), mode=0o700, exist_ok=True)
+    with open(TEMPORARY_MARKER, 'w') as stream:
+        stream.write(' '.join(sorted(overrides)) + '\n')
+
+
+def temporary_config_left():
+    """The registry runs on overrides of an action that no longer runs (killed while it
+    restored the configuration)."""
+    from charms.layer import action_support
+    return os.path.exists(TEMPORARY_MARKER) and not action_support.lock_held()
 
 
 def ready_message(config=None, tls=None):
