@@ -391,15 +391,15 @@ def test_delete_untagged_looks_only_once_the_registry_is_read_only(tmp_path):
         order.append(('untagged',))
         return {'r': ['sha256:' + '1' * 64]}
 
+    from charms.layer import registry_config, registry_service, registry_unit
     with mock.patch('charms.reactive.is_flag_set', return_value=False), \
-            mock.patch.object(actions.hookenv, 'config',
+            mock.patch.object(actions, 'config',
                               return_value={'storage-delete': True, 'registry-name': 'r'}), \
-            mock.patch.object(actions.hookenv, 'status_set'), \
-            mock.patch.object(actions.registry_config, 'shares_storage', return_value=False), \
-            mock.patch.object(actions.registry_unit, 'container_status',
-                              return_value='running'), \
-            mock.patch.object(actions.registry_unit, 'configure', side_effect=configure), \
-            mock.patch.object(actions.registry_service, 'HOST_DATA', str(tmp_path)), \
+            mock.patch('charmhelpers.core.hookenv.status_set'), \
+            mock.patch.object(registry_config, 'shares_storage', return_value=False), \
+            mock.patch.object(registry_unit, 'container_status', return_value='running'), \
+            mock.patch.object(registry_unit, 'configure', side_effect=configure), \
+            mock.patch.object(registry_service, 'HOST_DATA', str(tmp_path)), \
             mock.patch.object(actions.registry_images, 'untagged_manifests',
                               side_effect=untagged), \
             mock.patch.object(actions.registry_images, 'remove_manifest',
@@ -478,18 +478,42 @@ def test_client_certificate_is_presented_and_a_bad_one_is_a_registry_error(tmp_p
 
 
 def test_our_registry_uses_the_units_access_with_its_client_certificate():
-    from charms.layer import registry_unit
-    access = registry_unit.Access('https://127.0.0.1:5000', '127.0.0.1:5000', 'admin', 'pw',
-                                  '/ca.crt', '/unit.crt', '/unit.key')
-    with mock.patch.object(registry_unit, 'access', return_value=access), \
-            mock.patch.object(registry_unit, 'client_netloc', return_value='198.51.100.1:5000'), \
-            mock.patch.object(action_support.hookenv, 'config', return_value={}), \
+    from charms.layer import hook_tools, registry_access
+    access = registry_access.Access('https://127.0.0.1:5000', '127.0.0.1:5000', 'admin', 'pw',
+                                    '/ca.crt', '/unit.crt', '/unit.key')
+    with mock.patch.object(registry_access, 'access', return_value=access), \
+            mock.patch.object(hook_tools, 'ingress_address', return_value='198.51.100.1'), \
+            mock.patch.object(hook_tools, 'related_addresses', return_value=[]), \
+            mock.patch.object(hook_tools, 'config', return_value={'registry-port': 5000}), \
             mock.patch.object(registry_api, 'Registry') as registry:
         _, netloc = action_support.our_registry()
     assert netloc == '198.51.100.1:5000'
     registry.assert_called_once_with('https://127.0.0.1:5000', 'admin', 'pw',
                                      ca_file='/ca.crt', check_hostname=False,
                                      client_cert='/unit.crt', client_key='/unit.key')
+
+
+def test_hook_tools_read_json_and_pass_values_as_arguments():
+    from charms.layer import hook_tools
+    calls = []
+
+    def run(argv, **kwargs):
+        calls.append(argv)
+        out = {'config-get': '{"registry-port": 5000}', 'network-get': '{}',
+               'unit-get': '10.0.0.9\n', 'relation-ids': '["website:3"]',
+               'relation-list': '["haproxy/0"]',
+               'relation-get': '{"private-address": "10.0.0.1"}'}.get(argv[0], '')
+        return mock.Mock(stdout=out)
+
+    with mock.patch.object(hook_tools.subprocess, 'run', side_effect=run), \
+            mock.patch.object(hook_tools, '_config', None):
+        assert hook_tools.config() == {'registry-port': 5000}
+        assert hook_tools.config() == {'registry-port': 5000}  # read once
+        assert hook_tools.ingress_address('docker-registry') == '10.0.0.9'
+        assert hook_tools.related_addresses('website') == [('haproxy/0', '10.0.0.1')]
+        hook_tools.action_set({'a': 'x y', 'b': '1'})
+    assert [c[0] for c in calls].count('config-get') == 1
+    assert ('action-set', 'a=x y', 'b=1') in calls
 
 
 # --- action plumbing ---------------------------------------------------------------------------
@@ -520,7 +544,7 @@ def test_params():
 
 def test_big_results_go_to_a_private_file(tmp_path):
     with mock.patch.object(action_support, 'RESULTS_DIR', str(tmp_path)), \
-            mock.patch.object(action_support.hookenv, 'action_set') as action_set:
+            mock.patch.object(action_support.hook_tools, 'action_set') as action_set:
         action_support.set_results({'json': [{'x': 'y' * 100}] * 1000, 'small': 'ok'}, 'images')
     results = action_set.call_args[0][0]
     assert results['small'] == 'ok' and len(results['json']) < action_support.MAX_RESULT
@@ -537,10 +561,10 @@ def test_big_results_go_to_a_private_file(tmp_path):
 def test_run_turns_failures_into_action_fail(error, message):
     def main(values):
         raise error
-    with mock.patch.object(action_support.hookenv, 'action_get', return_value={}), \
-            mock.patch.object(action_support.hookenv, 'action_fail') as fail, \
-            mock.patch.object(action_support.hookenv, 'log'), \
-            mock.patch.object(action_support.hookenv, 'action_set') as action_set:
+    with mock.patch.object(action_support.hook_tools, 'action_get', return_value={}), \
+            mock.patch.object(action_support.hook_tools, 'action_fail') as fail, \
+            mock.patch.object(action_support.hook_tools, 'log'), \
+            mock.patch.object(action_support.hook_tools, 'action_set') as action_set:
         assert action_support.run(main, 'push') is False
     fail.assert_called_once_with(message)
     action_set.assert_not_called()
@@ -561,15 +585,13 @@ def test_an_unreachable_source_host_is_tried_once():
 
 
 def test_garbage_collect_refuses_shared_storage_with_several_units():
-    from charms.layer import registry_image_actions
+    from charms.layer import registry_config, registry_image_actions, registry_unit
     with mock.patch('charms.reactive.is_flag_set', return_value=False), \
-            mock.patch.object(registry_image_actions.hookenv, 'config',
+            mock.patch.object(registry_image_actions, 'config',
                               return_value={'storage-s3-bucket': 'b'}), \
-            mock.patch.object(registry_image_actions.registry_config, 'shares_storage',
-                              return_value=True), \
-            mock.patch.object(registry_image_actions.registry_unit, 'container_status',
-                              return_value='running'), \
-            mock.patch.object(registry_image_actions.registry_unit, 'registry_units',
+            mock.patch.object(registry_config, 'shares_storage', return_value=True), \
+            mock.patch.object(registry_unit, 'container_status', return_value='running'), \
+            mock.patch.object(registry_unit, 'registry_units',
                               return_value=[('r/0', 'a'), ('r/1', 'b')]):
         with pytest.raises(action_support.ActionError, match='share its storage'):
             registry_image_actions.garbage_collect({})
@@ -624,24 +646,22 @@ def test_credentials_go_to_a_token_realm_only_on_the_same_host_or_over_https(rea
     assert token_request == [client._basic_credentials() if sent else None]
 
 
-def test_upload_sends_exactly_the_descriptors_size_and_checks_the_digest():
+def test_upload_body_is_exactly_the_descriptors_size():
     data = b'blob bytes'
-    body = registry_api.ExactBody(io.BytesIO(data), len(data), sha(data))
+    body = registry_api.ExactBody(io.BytesIO(data), len(data), 'blob x')
     assert b''.join(iter(lambda: body.read(3), b'')) == data
-    smuggled = registry_api.ExactBody(io.BytesIO(data + b'GET /next'), len(data), sha(data))
+    smuggled = registry_api.ExactBody(io.BytesIO(data + b'GET /next'), len(data), 'blob x')
     with pytest.raises(RegistryError, match='more than its size'):
         while smuggled.read(4):
             pass
-    short = registry_api.ExactBody(io.BytesIO(data[:-1]), len(data), sha(data))
+    short = registry_api.ExactBody(io.BytesIO(data[:-1]), len(data), 'blob x')
     with pytest.raises(RegistryError, match='short of its size'):
         while short.read(4):
             pass
-    other = registry_api.ExactBody(io.BytesIO(b'x' * len(data)), len(data), sha(data))
-    with pytest.raises(RegistryError, match='another digest'):
-        while other.read(100):
-            pass
-    empty = registry_api.ExactBody(io.BytesIO(b''), 0, sha(b''))
+    empty = registry_api.ExactBody(io.BytesIO(b''), 0, 'blob x')
     assert empty.read(10) == b''
+    with pytest.raises(RegistryError, match='more than its size'):
+        registry_api.ExactBody(io.BytesIO(b'x'), 0, 'blob x').read(10)
 
 
 def test_upload_stops_at_the_size_and_drops_the_connection_on_a_bad_source():

@@ -4,12 +4,13 @@ bcrypt salts every hash, so a fresh hash would change the file, and with it the 
 fingerprint, on every hook. `htpasswd_content` therefore keeps the existing entry while it
 still verifies the configured user and password.
 """
-from passlib.apache import HtpasswdFile
-
 BCRYPT_ROUNDS = 10
 
 
 def htpasswd_content(user, password, existing=b''):
+    # Imported here: passlib takes 70 ms to import, which every image action would pay
+    # at start (they import registry_service for its paths).
+    from passlib.apache import HtpasswdFile
     if existing:
         try:
             current = HtpasswdFile.from_string(existing)

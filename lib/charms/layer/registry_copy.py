@@ -229,12 +229,16 @@ class Copier:
     def copy_blob(self, source, dst_repo, descriptor):
         digest = descriptor['digest']
         with self._blob_lock(digest):
-            if self.dst.has_blob(dst_repo, digest):
+            mount_from = self._known.get(digest)
+            # A blob this copier put in another repository is mounted without asking first
+            # whether dst_repo has it (a mount of a blob the repository has succeeds too):
+            # one round trip per shared layer instead of two.
+            if mount_from == dst_repo or (mount_from is None and
+                                          self.dst.has_blob(dst_repo, digest)):
                 self._count('blobs-present')
                 self._known.setdefault(digest, dst_repo)
                 return
             location = None
-            mount_from = self._known.get(digest)
             origin = source.mount_source()
             if mount_from is None and origin and origin[0] == self.dst.url:
                 mount_from = origin[1]  # copying inside one registry
