@@ -506,7 +506,8 @@ def test_hook_tools_read_json_and_pass_values_as_arguments():
         return mock.Mock(stdout=out)
 
     with mock.patch.object(hook_tools.subprocess, 'run', side_effect=run), \
-            mock.patch.object(hook_tools, '_config', None):
+            mock.patch.object(hook_tools, '_reads', {}):
+        hook_tools.prefetch()
         assert hook_tools.config() == {'registry-port': 5000}
         assert hook_tools.config() == {'registry-port': 5000}  # read once
         assert hook_tools.ingress_address('docker-registry') == '10.0.0.9'
@@ -561,7 +562,8 @@ def test_big_results_go_to_a_private_file(tmp_path):
 def test_run_turns_failures_into_action_fail(error, message):
     def main(values):
         raise error
-    with mock.patch.object(action_support.hook_tools, 'action_get', return_value={}), \
+    with mock.patch.object(action_support.hook_tools, 'prefetch'), \
+            mock.patch.object(action_support.hook_tools, 'action_get', return_value={}), \
             mock.patch.object(action_support.hook_tools, 'action_fail') as fail, \
             mock.patch.object(action_support.hook_tools, 'log'), \
             mock.patch.object(action_support.hook_tools, 'action_set') as action_set:

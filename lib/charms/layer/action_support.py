@@ -183,6 +183,14 @@ def set_results(results, name):
 
 def run(main, name):
     """Run main(params) -> results; expected failures become action_fail messages."""
+    hook_tools.prefetch()
+    try:
+        return _outcome(main, name)
+    finally:
+        hook_tools.wait_for_log()
+
+
+def _outcome(main, name):
     from charms.layer.registry_api import RegistryError
     from charms.layer.registry_copy import CopyError
     from charms.layer.registry_container import DockerError
