@@ -189,11 +189,13 @@ def _read_list_file(path, arches):
     digest (lines may have comments and container-images.txt labels): the action quotes
     entries in its results, so a file that is something else, a key or a password for
     example, must never be echoed. The refusal names line numbers, never content."""
+    path = unit_path(path, 'file', must_exist=False)
     real = os.path.realpath(path)
     parts = real.split('/')
     if any(real == d or real.startswith(d + '/') for d in PRIVATE_PATHS) or \
             any(p in PRIVATE_FOLDERS for p in parts):
         raise ActionError('file {} holds secrets, not an image list'.format(path))
+    unit_path(path, 'file')  # it exists
     if not os.path.isfile(real) or os.path.getsize(real) > MAX_LIST_FILE:
         raise ActionError('file {} is not an image list (a text file of at most {} MiB)'
                           .format(path, MAX_LIST_FILE >> 20))
@@ -219,7 +221,7 @@ def image_list(values):
     text = text_param(values, 'images').replace(',', ' ')
     path = text_param(values, 'file')
     if path:
-        text += '\n' + _read_list_file(unit_path(path, 'file'), arches)
+        text += '\n' + _read_list_file(path, arches)
     if bool_param(values, 'resource'):
         from charmhelpers.core import hookenv
         try:
