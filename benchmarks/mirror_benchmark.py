@@ -190,8 +190,8 @@ def skopeo_sync(images, src, dst, prefix):
 
 def skopeo_copies(images, src, dst, prefix):
     return sum(skopeo(['copy', '--all', '--preserve-digests', '--src-tls-verify=false',
-                       '--dest-tls-verify=false', 'docker://{}/{}:{}'.format(src.address,
-                                                                           repo, tag),
+                       '--dest-tls-verify=false',
+                       'docker://{}/{}:{}'.format(src.address, repo, tag),
                        'docker://{}/{}/{}:{}'.format(dst, prefix, repo, tag)])
                for repo, tag, _ in images.items)
 
@@ -266,8 +266,8 @@ def measure(case, images, methods, unit, runs):
                 raise RuntimeError('{} {}: {}/{} digests equal the source\'s'.format(
                     case, name, good, total))
             seconds[name].append(took)
-            print('  run {} {:<8} {:8.2f} s  digests {}/{}'.format(run + 1, name, took, good,
-                                                                 total), flush=True)
+            print('  run {} {:<8} {:8.2f} s  digests {}/{}'.format(
+                run + 1, name, took, good, total), flush=True)
     return seconds
 
 
@@ -324,8 +324,8 @@ def main():
     args = parser.parse_args()
     cases = args.cases.split(',')
 
-    print('load average {:.2f} {:.2f} {:.2f} on {} CPUs'.format(*os.getloadavg(),
-                                                               os.cpu_count()))
+    print('load average {:.2f} {:.2f} {:.2f} on {} CPUs'.format(
+        *os.getloadavg(), os.cpu_count()))
     home = tempfile.mkdtemp(prefix='mirror-benchmark-', dir='/var/tmp')
     src = upstream.UpstreamRegistry(delete=False, log_level='error')
     unit = None

@@ -89,8 +89,8 @@ def main():
                                    counting_send(counts, registry_api.Registry._send)):
                 summary = mirror(src, dst, images, 'rt')['summary']
             print('\n{} run: {}'.format(run, summary))
-            print('{:<12} {:<6} {:<9} {:>8} {:>10}'.format('registry', 'method', 'kind',
-                                                          'requests', 'per image'))
+            print('{:<12} {:<6} {:<9} {:>8} {:>10}'.format(
+                'registry', 'method', 'kind', 'requests', 'per image'))
             for (netloc, method, kind), n in sorted(counts.items()):
                 print('{:<12} {:<6} {:<9} {:>8} {:>10.2f}'.format(
                     'source' if netloc == src.address else 'destination', method, kind, n,
