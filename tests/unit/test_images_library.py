@@ -759,3 +759,23 @@ def test_directory_archives_never_follow_links_out_of_the_directory(tmp_path):
         registry_copy.push_docker_image(dst, source, 'a', ['1'], config, layers)
     assert not [c for c in dst.calls if c[0] == 'upload' and
                 dst.blobs.get(c[2], b'').startswith(b'root')]
+
+
+def test_progress_lines_do_not_wait_but_keep_their_order():
+    from charms.layer import hook_tools
+    started, waited = [], []
+
+    class Line:
+        def __init__(self, argv, **kwargs):
+            started.append(argv[1])
+
+        def wait(self, timeout=None):
+            waited.append(started[len(waited)])
+
+    with mock.patch.object(hook_tools.subprocess, 'Popen', Line):
+        hook_tools.action_log('one')
+        assert waited == []  # the action goes on while the line is written
+        hook_tools.action_log('two')
+        assert waited == ['one']  # 'two' starts only once 'one' is written
+        hook_tools.wait_for_log()
+    assert started == waited == ['one', 'two']
