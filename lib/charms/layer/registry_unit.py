@@ -23,7 +23,6 @@ from charms.layer.registry_validation import describe, validate
 # ok: the registry serves the current config; waiting: it will once something arrives;
 # message: the status message either way.
 Outcome = namedtuple('Outcome', 'ok waiting message')
-Access = registry_access.Access
 # Present while the registry runs on an action's temporary overrides (garbage-collect's
 # read-only mode) until the operator's configuration serves again: an action killed in
 # between leaves it behind, and update-status then restores the configuration.
@@ -207,10 +206,6 @@ def sync_ports(config):
     for port in wanted - opened:
         number, proto = port.split('/')
         hookenv.open_port(int(number), proto.upper())
-
-
-def access():
-    return registry_access.access(hookenv.config(), unit_address)
 
 
 def configure(report, overrides=None):
