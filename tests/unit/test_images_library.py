@@ -164,6 +164,22 @@ def test_copy_mounts_blobs_another_destination_repo_has_and_skips_present():
                             'bytes-copied': copier.stats['bytes-copied']}
 
 
+def test_a_blob_is_mounted_once_into_a_repository():
+    # The registry rewrites a blob's link on every mount: a second mount into a repository
+    # whose manifest is being stored (two tags of one image copied at once) failed that
+    # manifest with DIGEST_INVALID.
+    src, dst = FakeRegistry('http://src'), FakeRegistry('http://dst')
+    image(src, 'a', '1', b'a')
+    copier = registry_copy.Copier(dst)
+    source = registry_copy.RegistrySource(src, 'a')
+    copier.copy(source, '1', 'x/a', '1')
+    copier.copy(source, '1', 'x/b', '1')
+    copier.copy(source, '1', 'x/b', 'latest')
+    copier.close()
+    assert len([c for c in dst.calls if c[0] == 'mount' and c[1] == 'x/b']) == 3
+    assert copier.stats['blobs-present'] == 3 and copier.stats['blobs-mounted'] == 3
+
+
 def test_copy_inside_one_registry_mounts_from_the_source_repo():
     reg = FakeRegistry('http://same')
     image(reg, 'a', '1', b'a')

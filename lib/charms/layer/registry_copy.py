@@ -208,7 +208,7 @@ class Copier:
 
     def __init__(self, dst, blob_workers=4):
         self.dst = dst
-        self._known = {}      # digest -> a destination repository that has the blob
+        self._known = {}      # digest -> [destination repositories that have the blob]
         self._locks = {}
         self._guard = threading.Lock()
         self._pool = ThreadPoolExecutor(max_workers=blob_workers)
@@ -229,14 +229,18 @@ class Copier:
     def copy_blob(self, source, dst_repo, descriptor):
         digest = descriptor['digest']
         with self._blob_lock(digest):
-            mount_from = self._known.get(digest)
-            # A blob this copier put in another repository is mounted without asking first
-            # whether dst_repo has it (a mount of a blob the repository has succeeds too):
-            # one round trip per shared layer instead of two.
-            if mount_from == dst_repo or (mount_from is None and
-                                          self.dst.has_blob(dst_repo, digest)):
+            holders = self._known.setdefault(digest, [])
+            if dst_repo in holders:
                 self._count('blobs-present')
-                self._known.setdefault(digest, dst_repo)
+                return
+            # A blob this copier put in another repository is mounted without asking first
+            # whether dst_repo has it: one round trip per shared layer instead of two. Never
+            # twice into one repository: the registry rewrites the link, and a manifest
+            # being stored meanwhile reads it half-written (DIGEST_INVALID).
+            mount_from = holders[0] if holders else None
+            if mount_from is None and self.dst.has_blob(dst_repo, digest):
+                self._count('blobs-present')
+                holders.append(dst_repo)
                 return
             location = None
             origin = source.mount_source()
@@ -246,7 +250,7 @@ class Copier:
                 answer = self.dst.mount_blob(dst_repo, digest, mount_from)
                 if answer is True:
                     self._count('blobs-mounted')
-                    self._known.setdefault(digest, dst_repo)
+                    holders.append(dst_repo)
                     return
                 location = answer
             stream = source.open_blob(descriptor)
@@ -256,7 +260,7 @@ class Copier:
                 stream.close()
             self._count('blobs-copied')
             self._count('bytes-copied', descriptor['size'])
-            self._known[digest] = dst_repo
+            holders.append(dst_repo)
 
     def _copy_blobs(self, source, dst_repo, descriptors):
         unique = list({d['digest']: d for d in descriptors}.values())
