@@ -33,6 +33,7 @@ import io
 import json
 import os
 import random
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -360,6 +361,7 @@ def main():
     finally:
         if unit:
             unit.destroy()
+        shutil.rmtree(home, ignore_errors=True)  # the model in it is destroyed by then
         src.stop(cleanup=True)
 
 
