@@ -163,6 +163,13 @@ def check_registry():
     if not is_flag_set('registry.configured') or is_flag_set('registry.stopped') \
             or is_flag_set('registry.series-upgrade'):
         return
+    if registry_unit.temporary_config_left():
+        hookenv.log('The registry runs on the temporary configuration of an interrupted '
+                    'action; restoring the configuration', hookenv.WARNING)
+        clear_flag('registry.configured')
+        _converge(note='; restored the configuration an interrupted garbage-collect left '
+                       'read-only')
+        return
     state = registry_unit.container_status()
     if state == 'running':
         _report('active', registry_unit.ready_message())  # free space and expiry change

@@ -334,6 +334,20 @@ def test_missing_image_and_bad_params(reg, upstream_registry):
         assert 'Traceback' not in result['output'], result
 
 
+def test_mirror_never_echoes_a_file_that_is_not_an_image_list(reg, tmp_path):
+    # A docker config.json: its lines must not reach the results, the message or the log.
+    secret = 'YWRtaW46c2VjcmV0LXZhbHVl'
+    listing = tmp_path / 'config.json'
+    listing.write_text('{\n  "auths": {\n    "r.io": {"auth": "%s"}\n  }\n}\n' % secret)
+    os.chmod(tmp_path, 0o755)
+    result = run(reg, 'mirror', file=str(listing))
+    assert result['status'] == 'failed' and 'is not an image list' in result['message'], result
+    assert secret not in json.dumps(result) and secret not in reg.model.log(UNIT)
+    secrets = run(reg, 'mirror', file='/etc/ssh/ssh_host_ed25519_key')
+    assert secrets['status'] == 'failed', secrets
+    assert 'holds secrets' in secrets['message'], secrets
+
+
 def test_mutating_actions_take_a_lock(reg, upstream_registry):
     holder = subprocess.Popen(runner_machine.nsenter_argv(reg.holder_pid(UNIT)) + [
         'flock', '/run/docker-registry-images.lock', 'sleep', '60'], start_new_session=True)

@@ -121,6 +121,7 @@ def charm(reactive):
     unit.configure.return_value = real_registry_unit.Outcome(True, False, 'Ready at x:5000 (http)')
     unit.new_http_secret.return_value = 'f' * 64
     unit.container_status.return_value = 'running'
+    unit.temporary_config_left.return_value = False
     module.registry_unit = unit
     module.hookenv = mock.MagicMock(name='hookenv')
     at_exit = []
@@ -381,6 +382,18 @@ def test_check_registry_recreates_a_dead_registry(charm, state):
     message = charm.status_mock.active.call_args.args[0]
     assert message.startswith('Ready at x:5000 (http)') and state in message
     charm.hookenv.log.assert_called_once()
+
+
+def test_check_registry_restores_what_an_interrupted_garbage_collect_left_read_only(charm):
+    # A garbage-collect killed while it restored the configuration: the container runs,
+    # read-only, and the status would stay Ready.
+    charm.reactive.flags.add('registry.configured')
+    charm.registry_unit.temporary_config_left.return_value = True
+    charm.check_registry()
+    charm.registry_unit.configure.assert_called_once_with(charm.status_mock.maintenance)
+    assert 'registry.configured' in charm.reactive.flags
+    charm.end_hook()
+    assert 'interrupted garbage-collect' in charm.status_mock.active.call_args.args[0]
 
 
 def test_report_stopped(charm):

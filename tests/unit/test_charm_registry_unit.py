@@ -97,12 +97,34 @@ def test_configure_blocks_on_invalid_config_without_touching_docker(hookenv, fak
 
 
 @pytest.fixture
-def converging(hookenv, fake_docker):
+def converging(hookenv, fake_docker, tmp_path):
     fake_docker.images['registry:2'] = (IMAGE_ID, IMAGE_CMD)
     with mock.patch.object(registry_service, 'converge', return_value='started') as converge, \
             mock.patch.object(registry_service, 'ready', return_value=True) as ready, \
-            mock.patch.object(registry_service, 'read_file', return_value=None):
+            mock.patch.object(registry_service, 'read_file', return_value=None), \
+            mock.patch.object(registry_unit, 'TEMPORARY_MARKER',
+                              str(tmp_path / 'state' / 'temporary-config')):
         yield {'converge': converge, 'ready': ready, 'hookenv': hookenv}
+
+
+def test_temporary_overrides_are_marked_until_the_configuration_serves_again(converging,
+                                                                             tmp_path):
+    from charms.layer import action_support
+    lock = str(tmp_path / 'lock')
+    with mock.patch.object(action_support.lock_held, '__defaults__', (lock,)), \
+            mock.patch.object(action_support.Lock.__init__, '__defaults__', (lock,)):
+        assert registry_unit.configure(mock.Mock(), overrides={'storage-read-only': True}).ok
+        assert converging['converge'].call_args.args[0]['storage-read-only'] is True
+        with action_support.Lock('garbage-collect'):
+            assert not registry_unit.temporary_config_left()  # the action restores it
+        # The action was killed before it restored the configuration.
+        assert registry_unit.temporary_config_left()
+        converging['ready'].return_value = False
+        assert not registry_unit.configure(mock.Mock()).ok
+        assert registry_unit.temporary_config_left()  # not restored yet: keep trying
+        converging['ready'].return_value = True
+        assert registry_unit.configure(mock.Mock()).ok
+        assert not registry_unit.temporary_config_left()
 
 
 def test_configure_converges_and_reports_ready(converging):

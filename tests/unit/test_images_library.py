@@ -164,6 +164,22 @@ def test_copy_mounts_blobs_another_destination_repo_has_and_skips_present():
                             'bytes-copied': copier.stats['bytes-copied']}
 
 
+def test_a_blob_is_mounted_once_into_a_repository():
+    # The registry rewrites a blob's link on every mount: a second mount into a repository
+    # whose manifest is being stored (two tags of one image copied at once) failed that
+    # manifest with DIGEST_INVALID.
+    src, dst = FakeRegistry('http://src'), FakeRegistry('http://dst')
+    image(src, 'a', '1', b'a')
+    copier = registry_copy.Copier(dst)
+    source = registry_copy.RegistrySource(src, 'a')
+    copier.copy(source, '1', 'x/a', '1')
+    copier.copy(source, '1', 'x/b', '1')
+    copier.copy(source, '1', 'x/b', 'latest')
+    copier.close()
+    assert len([c for c in dst.calls if c[0] == 'mount' and c[1] == 'x/b']) == 3
+    assert copier.stats['blobs-present'] == 3 and copier.stats['blobs-mounted'] == 3
+
+
 def test_copy_inside_one_registry_mounts_from_the_source_repo():
     reg = FakeRegistry('http://same')
     image(reg, 'a', '1', b'a')
@@ -330,22 +346,89 @@ def write(path, data):
         f.write(data)
 
 
-def test_untagged_manifests_keep_platform_manifests_of_tagged_indexes(tmp_path):
+def stored(v2, document):
+    """Write a manifest blob; returns its digest."""
+    data = json.dumps(document).encode()
+    digest = sha(data)
+    write(os.path.join(v2, 'blobs', 'sha256', digest[7:9], digest[7:], 'data'), data)
+    return digest
+
+
+def test_untagged_manifests_are_the_ones_a_tag_left_behind(tmp_path):
     root = str(tmp_path)
     v2 = os.path.join(root, 'docker', 'registry', 'v2')
-    child_a, child_b, orphan = (sha(x) for x in (b'a', b'b', b'orphan'))
-    index = json.dumps({'manifests': [{'digest': child_a}, {'digest': child_b}]}).encode()
-    index_digest = sha(index)
-    write(os.path.join(v2, 'blobs', 'sha256', index_digest[7:9], index_digest[7:], 'data'),
-          index)
+    child_a, child_b, old_child, by_digest = (stored(v2, {'layers': [], 'n': x})
+                                              for x in 'ab0d')
+    index = stored(v2, {'manifests': [{'digest': child_a}, {'digest': child_b}]})
+    old_index = stored(v2, {'manifests': [{'digest': old_child}, {'digest': child_a}]})
+    signature = stored(v2, {'layers': [], 'subject': {'digest': index}})
+    cosign = stored(v2, {'layers': [], 'n': 'cosign'})
+    cosign_subject = stored(v2, {'layers': [], 'n': 'signed, untagged'})
+    overwritten = stored(v2, {'layers': [], 'n': 'old 2.0'})
     repo = os.path.join(v2, 'repositories', 'lib', 'multi', '_manifests')
-    for d in (child_a, child_b, orphan, index_digest):
+
+    def tag(name, digest, history=()):
+        write(os.path.join(repo, 'tags', name, 'current', 'link'), digest)
+        for d in (digest,) + tuple(history):
+            write(os.path.join(repo, 'tags', name, 'index', 'sha256', d[7:], 'link'), d)
+
+    for d in (child_a, child_b, old_child, by_digest, index, old_index, signature, cosign,
+              cosign_subject, overwritten):
         write(os.path.join(repo, 'revisions', 'sha256', d[7:], 'link'), d)
-    write(os.path.join(repo, 'tags', '1.0', 'current', 'link'), index_digest)
-    assert registry_images.untagged_manifests(root) == {'lib/multi': [orphan]}
-    assert registry_images.storage_usage(root) == (1, len(index))
-    assert registry_images.blob_sizes(root, [index_digest, orphan]) == len(index)
+    tag('1.0', index, history=[old_index])      # 1.0 moved from old_index to index
+    tag('2.0', index, history=[overwritten])
+    tag('sha256-{}.sig'.format(cosign_subject[7:]), cosign)  # the referrers tag schema
+    # Left behind: what the moved tags named before, and the platform only the old index
+    # listed. Kept: the tagged index and its platforms (child_a also in the old one), what
+    # was pushed by digest, the signature with a subject, cosign's subject.
+    assert registry_images.untagged_manifests(root) == {
+        'lib/multi': sorted([old_index, old_child, overwritten])}
     assert registry_images.storage_usage(str(tmp_path / 'none')) == (None, None)
+    registry_images.remove_manifest(root, 'lib/multi', old_index)
+    assert not os.path.exists(os.path.join(repo, 'revisions', 'sha256', old_index[7:]))
+    assert not os.path.exists(os.path.join(repo, 'tags', '1.0', 'index', 'sha256',
+                                           old_index[7:]))
+    assert os.path.exists(os.path.join(repo, 'tags', '1.0', 'current', 'link'))
+    assert registry_images.blob_sizes(root, [index, 'sha256:' + '0' * 64]) == \
+        os.path.getsize(os.path.join(v2, 'blobs', 'sha256', index[7:9], index[7:], 'data'))
+
+
+def test_delete_untagged_looks_only_once_the_registry_is_read_only(tmp_path):
+    """A multi-arch push writes its platform manifests before the index that tags them:
+    looked at before read-only mode, they would be untagged, and deleted."""
+    from charms.layer import registry_image_actions as actions
+    order = []
+
+    def configure(report, overrides=None):
+        order.append(('configure', overrides))
+        return mock.Mock(ok=True)
+
+    def untagged(data_dir):
+        order.append(('untagged',))
+        return {'r': ['sha256:' + '1' * 64]}
+
+    from charms.layer import registry_config, registry_service, registry_unit
+    with mock.patch('charms.reactive.is_flag_set', return_value=False), \
+            mock.patch.object(actions, 'config',
+                              return_value={'storage-delete': True, 'registry-name': 'r'}), \
+            mock.patch('charmhelpers.core.hookenv.status_set'), \
+            mock.patch.object(registry_config, 'shares_storage', return_value=False), \
+            mock.patch.object(registry_unit, 'container_status', return_value='running'), \
+            mock.patch.object(registry_unit, 'configure', side_effect=configure), \
+            mock.patch.object(registry_service, 'HOST_DATA', str(tmp_path)), \
+            mock.patch.object(actions.registry_images, 'untagged_manifests',
+                              side_effect=untagged), \
+            mock.patch.object(actions.registry_images, 'remove_manifest',
+                              side_effect=lambda *a: order.append(('remove',) + a)), \
+            mock.patch.object(actions, '_run_gc', side_effect=lambda *a: order.append(
+                ('gc',)) or ''), \
+            mock.patch.object(actions, 'Lock', lambda name: mock.MagicMock()), \
+            mock.patch.object(actions, 'log'):
+        results = actions.garbage_collect({'delete-untagged': True})
+    assert order == [('configure', {'storage-read-only': True}), ('untagged',),
+                     ('remove', str(tmp_path), 'r', 'sha256:' + '1' * 64), ('gc',),
+                     ('configure', None)]
+    assert results['untagged-manifests'] == 'r@sha256:' + '1' * 64
 
 
 # --- registry_api helpers ----------------------------------------------------------------------
@@ -411,18 +494,43 @@ def test_client_certificate_is_presented_and_a_bad_one_is_a_registry_error(tmp_p
 
 
 def test_our_registry_uses_the_units_access_with_its_client_certificate():
-    from charms.layer import registry_unit
-    access = registry_unit.Access('https://127.0.0.1:5000', '127.0.0.1:5000', 'admin', 'pw',
-                                  '/ca.crt', '/unit.crt', '/unit.key')
-    with mock.patch.object(registry_unit, 'access', return_value=access), \
-            mock.patch.object(registry_unit, 'client_netloc', return_value='198.51.100.1:5000'), \
-            mock.patch.object(action_support.hookenv, 'config', return_value={}), \
+    from charms.layer import hook_tools, registry_access
+    access = registry_access.Access('https://127.0.0.1:5000', '127.0.0.1:5000', 'admin', 'pw',
+                                    '/ca.crt', '/unit.crt', '/unit.key')
+    with mock.patch.object(registry_access, 'access', return_value=access), \
+            mock.patch.object(hook_tools, 'ingress_address', return_value='198.51.100.1'), \
+            mock.patch.object(hook_tools, 'related_addresses', return_value=[]), \
+            mock.patch.object(hook_tools, 'config', return_value={'registry-port': 5000}), \
             mock.patch.object(registry_api, 'Registry') as registry:
         _, netloc = action_support.our_registry()
     assert netloc == '198.51.100.1:5000'
     registry.assert_called_once_with('https://127.0.0.1:5000', 'admin', 'pw',
                                      ca_file='/ca.crt', check_hostname=False,
                                      client_cert='/unit.crt', client_key='/unit.key')
+
+
+def test_hook_tools_read_json_and_pass_values_as_arguments():
+    from charms.layer import hook_tools
+    calls = []
+
+    def run(argv, **kwargs):
+        calls.append(argv)
+        out = {'config-get': '{"registry-port": 5000}', 'network-get': '{}',
+               'unit-get': '10.0.0.9\n', 'relation-ids': '["website:3"]',
+               'relation-list': '["haproxy/0"]',
+               'relation-get': '{"private-address": "10.0.0.1"}'}.get(argv[0], '')
+        return mock.Mock(stdout=out)
+
+    with mock.patch.object(hook_tools.subprocess, 'run', side_effect=run), \
+            mock.patch.object(hook_tools, '_reads', {}):
+        hook_tools.prefetch()
+        assert hook_tools.config() == {'registry-port': 5000}
+        assert hook_tools.config() == {'registry-port': 5000}  # read once
+        assert hook_tools.ingress_address('docker-registry') == '10.0.0.9'
+        assert hook_tools.related_addresses('website') == [('haproxy/0', '10.0.0.1')]
+        hook_tools.action_set({'a': 'x y', 'b': '1'})
+    assert [c[0] for c in calls].count('config-get') == 1
+    assert ('action-set', 'a=x y', 'b=1') in calls
 
 
 # --- action plumbing ---------------------------------------------------------------------------
@@ -453,7 +561,7 @@ def test_params():
 
 def test_big_results_go_to_a_private_file(tmp_path):
     with mock.patch.object(action_support, 'RESULTS_DIR', str(tmp_path)), \
-            mock.patch.object(action_support.hookenv, 'action_set') as action_set:
+            mock.patch.object(action_support.hook_tools, 'action_set') as action_set:
         action_support.set_results({'json': [{'x': 'y' * 100}] * 1000, 'small': 'ok'}, 'images')
     results = action_set.call_args[0][0]
     assert results['small'] == 'ok' and len(results['json']) < action_support.MAX_RESULT
@@ -470,10 +578,11 @@ def test_big_results_go_to_a_private_file(tmp_path):
 def test_run_turns_failures_into_action_fail(error, message):
     def main(values):
         raise error
-    with mock.patch.object(action_support.hookenv, 'action_get', return_value={}), \
-            mock.patch.object(action_support.hookenv, 'action_fail') as fail, \
-            mock.patch.object(action_support.hookenv, 'log'), \
-            mock.patch.object(action_support.hookenv, 'action_set') as action_set:
+    with mock.patch.object(action_support.hook_tools, 'prefetch'), \
+            mock.patch.object(action_support.hook_tools, 'action_get', return_value={}), \
+            mock.patch.object(action_support.hook_tools, 'action_fail') as fail, \
+            mock.patch.object(action_support.hook_tools, 'log'), \
+            mock.patch.object(action_support.hook_tools, 'action_set') as action_set:
         assert action_support.run(main, 'push') is False
     fail.assert_called_once_with(message)
     action_set.assert_not_called()
@@ -494,15 +603,13 @@ def test_an_unreachable_source_host_is_tried_once():
 
 
 def test_garbage_collect_refuses_shared_storage_with_several_units():
-    from charms.layer import registry_image_actions
+    from charms.layer import registry_config, registry_image_actions, registry_unit
     with mock.patch('charms.reactive.is_flag_set', return_value=False), \
-            mock.patch.object(registry_image_actions.hookenv, 'config',
+            mock.patch.object(registry_image_actions, 'config',
                               return_value={'storage-s3-bucket': 'b'}), \
-            mock.patch.object(registry_image_actions.registry_config, 'shares_storage',
-                              return_value=True), \
-            mock.patch.object(registry_image_actions.registry_unit, 'container_status',
-                              return_value='running'), \
-            mock.patch.object(registry_image_actions.registry_unit, 'registry_units',
+            mock.patch.object(registry_config, 'shares_storage', return_value=True), \
+            mock.patch.object(registry_unit, 'container_status', return_value='running'), \
+            mock.patch.object(registry_unit, 'registry_units',
                               return_value=[('r/0', 'a'), ('r/1', 'b')]):
         with pytest.raises(action_support.ActionError, match='share its storage'):
             registry_image_actions.garbage_collect({})
@@ -517,3 +624,174 @@ def test_mirror_never_reads_an_image_list_from_the_charms_secrets(path):
     with mock.patch('os.path.exists', return_value=True), \
             pytest.raises(ActionError, match='holds secrets, not an image list'):
         registry_image_actions.image_list({'file': path})
+
+
+# --- hardening (issue 12) ----------------------------------------------------------------------
+
+class Answer:
+    """An http.client response: status, headers, body."""
+
+    def __init__(self, status, headers=None, body=b''):
+        self.status, self._headers, self._body = status, headers or {}, body
+
+    def getheader(self, name, default=None):
+        return self._headers.get(name, default)
+
+    def read(self, size=-1):
+        return self._body
+
+
+@pytest.mark.parametrize('realm,sent', [
+    ('http://127.0.0.1:5000/token', True),       # the registry's own host
+    ('https://auth.example.com/token', True),    # another host, over TLS (Docker Hub's way)
+    ('http://auth.example.com/token', False),    # another host, in clear: never
+])
+def test_credentials_go_to_a_token_realm_only_on_the_same_host_or_over_https(realm, sent):
+    client = registry_api.Registry('http://127.0.0.1:5000', 'user', 'pw')
+    requests = []
+
+    def send(method, url, headers, body):
+        requests.append((url, headers.get('Authorization')))
+        if url.startswith(realm):
+            return Answer(200, body=b'{"token": "t"}')
+        if headers.get('Authorization') == 'Bearer t':
+            return Answer(200)
+        return Answer(401, {'WWW-Authenticate': 'Bearer realm="{}",service="r"'.format(realm)})
+
+    with mock.patch.object(client, '_send', side_effect=send):
+        client.ping()
+    token_request = [auth for url, auth in requests if url.startswith(realm)]
+    assert token_request == [client._basic_credentials() if sent else None]
+
+
+def test_upload_body_is_exactly_the_descriptors_size():
+    data = b'blob bytes'
+    body = registry_api.ExactBody(io.BytesIO(data), len(data), 'blob x')
+    assert b''.join(iter(lambda: body.read(3), b'')) == data
+    smuggled = registry_api.ExactBody(io.BytesIO(data + b'GET /next'), len(data), 'blob x')
+    with pytest.raises(RegistryError, match='more than its size'):
+        while smuggled.read(4):
+            pass
+    short = registry_api.ExactBody(io.BytesIO(data[:-1]), len(data), 'blob x')
+    with pytest.raises(RegistryError, match='short of its size'):
+        while short.read(4):
+            pass
+    empty = registry_api.ExactBody(io.BytesIO(b''), 0, 'blob x')
+    assert empty.read(10) == b''
+    with pytest.raises(RegistryError, match='more than its size'):
+        registry_api.ExactBody(io.BytesIO(b'x'), 0, 'blob x').read(10)
+
+
+def test_upload_stops_at_the_size_and_drops_the_connection_on_a_bad_source():
+    client = registry_api.Registry('http://127.0.0.1:5000')
+    connection = mock.Mock()
+    sent = []
+
+    def request(method, target, body=None, headers=None):
+        while True:  # what http.client does with a readable body
+            block = body.read(8192)
+            if not block:
+                break
+            sent.append(block)
+
+    connection.request.side_effect = request
+    with mock.patch.object(client, '_connection', return_value=connection):
+        data = b'layer'
+        with pytest.raises(RegistryError, match='more than its size'):
+            client.upload('r', sha(data), len(data), io.BytesIO(data + b'smuggled'),
+                          location='/v2/r/blobs/uploads/1')
+    assert b''.join(sent) == b''  # refused before the bytes went out
+    connection.close.assert_called_once_with()
+
+
+def test_source_credentials_go_only_to_the_host_they_were_given_for():
+    from charms.layer import registry_image_actions
+    sources = registry_image_actions.Sources('127.0.0.1:5000', 'user', 'pw')
+    with mock.patch.object(registry_image_actions, 'Registry') as made:
+        sources.get('127.0.0.1:5000')
+        sources.get('127.0.0.2:5000')
+    assert made.call_args_list[0].args[1:3] == ('user', 'pw')
+    assert made.call_args_list[1].args[1:3] == (None, None)
+
+
+def test_mirror_credentials_need_one_host():
+    from charms.layer import registry_image_actions as actions
+    refs = ['a.io/x:1', 'b.io/y:1']
+    with pytest.raises(action_support.ActionError, match='credentials-host'):
+        actions._credentials_host({}, refs, 'user')
+    assert actions._credentials_host({'credentials-host': 'b.io'}, refs, 'user') == 'b.io'
+    assert actions._credentials_host({}, ['a.io/x:1', 'a.io/z:2'], 'user') == 'a.io'
+    assert actions._credentials_host({}, ['nginx:1'], 'user') == 'registry-1.docker.io'
+    assert actions._credentials_host({}, refs, None) is None
+
+
+@pytest.mark.parametrize('content', [
+    '-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAABG5vbmUAAAAEbm9uZQ\n'
+    'abcdefsecret\n-----END OPENSSH PRIVATE KEY-----\n',
+    '{\n  "auths": {\n    "r.io": {"auth": "dXNlcjpzZWNyZXQ="}\n  }\n}\n',
+    'a.io/fine:1\nhunter2 is my password\n'])
+def test_mirror_refuses_a_file_that_is_not_an_image_list_without_quoting_it(tmp_path, content):
+    from charms.layer import registry_image_actions
+    path = tmp_path / 'list.txt'
+    path.write_text(content)
+    with pytest.raises(action_support.ActionError, match='is not an image list') as error:
+        registry_image_actions.image_list({'file': str(path)})
+    for line in content.splitlines():
+        for word in line.split():
+            assert len(word) < 4 or word not in str(error.value).replace(str(path), '')
+
+
+@pytest.mark.parametrize('path', ['/etc/ssh/ssh_host_ed25519_key', '/root/.docker/config.json',
+                                  '/home/ubuntu/.ssh/id_rsa', '/etc/shadow'])
+def test_mirror_never_reads_secret_places(path):
+    from charms.layer import registry_image_actions
+    with mock.patch('builtins.open', side_effect=AssertionError('read')), \
+            pytest.raises(action_support.ActionError, match='holds secrets'):
+        registry_image_actions.image_list({'file': path})
+
+
+def test_mirror_reads_a_plain_list_file(tmp_path):
+    from charms.layer import registry_image_actions
+    path = tmp_path / 'list.txt'
+    path.write_text('# mine\nv1.29-static: a.io/x:1 a.io/y:2\nb.io/z:3\n')
+    refs, problems = registry_image_actions.image_list({'file': str(path)})
+    assert refs == ['a.io/x:1', 'a.io/y:2', 'b.io/z:3'] and problems == []
+
+
+def test_directory_archives_never_follow_links_out_of_the_directory(tmp_path):
+    (tmp_path / 'secret').write_text('root:$6$hash')
+    archive = tmp_path / 'archive'
+    archive.mkdir()
+    (archive / 'config.json').write_text('{"os": "linux", "architecture": "amd64"}')
+    (archive / 'layer.tar').symlink_to(tmp_path / 'secret')
+    (archive / 'again.tar').symlink_to('config.json')  # inside: docker save does this
+    (archive / 'manifest.json').write_text(json.dumps(
+        [{'Config': 'config.json', 'Layers': ['layer.tar'], 'RepoTags': ['a:1']}]))
+    entries, source = registry_copy.docker_archive_entries(str(archive))
+    (_, config, layers), = entries
+    assert source.read('again.tar') == source.read('config.json')
+    dst = FakeRegistry()
+    with pytest.raises(registry_copy.CopyError, match='symbolic link out of'):
+        registry_copy.push_docker_image(dst, source, 'a', ['1'], config, layers)
+    assert not [c for c in dst.calls if c[0] == 'upload' and
+                dst.blobs.get(c[2], b'').startswith(b'root')]
+
+
+def test_progress_lines_do_not_wait_but_keep_their_order():
+    from charms.layer import hook_tools
+    started, waited = [], []
+
+    class Line:
+        def __init__(self, argv, **kwargs):
+            started.append(argv[1])
+
+        def wait(self, timeout=None):
+            waited.append(started[len(waited)])
+
+    with mock.patch.object(hook_tools.subprocess, 'Popen', Line):
+        hook_tools.action_log('one')
+        assert waited == []  # the action goes on while the line is written
+        hook_tools.action_log('two')
+        assert waited == ['one']  # 'two' starts only once 'one' is written
+        hook_tools.wait_for_log()
+    assert started == waited == ['one', 'two']

@@ -2,15 +2,16 @@
 progress, results and failures.
 
 Every failure an operator can cause or meet ends in action_fail with a message, never a
-traceback; no message ever holds a credential (none is put in one).
+traceback; no message ever holds a credential (none is put in one). The Juju side goes
+through hook_tools, so that an action starts without charmhelpers.
 """
 import fcntl
 import json
 import os
-import subprocess
 import time
 
-from charmhelpers.core import hookenv
+from charms.layer import hook_tools
+from charms.layer.registry_validation import normalize
 
 LOCK_PATH = '/run/docker-registry-images.lock'
 RESULTS_DIR = '/var/lib/docker-registry/results'
@@ -52,14 +53,25 @@ class Lock:
         self._fd = None
 
 
-def log(message):
-    """Progress the operator sees while the action runs (action-log), also in the unit log."""
+def lock_held(path=LOCK_PATH):
+    """A mutating image action runs now."""
     try:
-        subprocess.run(['action-log', message], check=False, timeout=30,
-                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    except (OSError, subprocess.TimeoutExpired):
-        pass
-    hookenv.log(message)
+        fd = os.open(path, os.O_RDONLY)
+    except FileNotFoundError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)  # releases the lock taken to look
+    return False
+
+
+def log(message):
+    """Progress the operator sees while the action runs (action-log: Juju keeps it with the
+    action's record)."""
+    hook_tools.action_log(message)
 
 
 class Progress:
@@ -76,7 +88,17 @@ class Progress:
 
 
 def params():
-    return hookenv.action_get() or {}
+    return hook_tools.action_get()
+
+
+def config():
+    """The charm's options as the hooks read them (registry_validation.normalize)."""
+    return normalize(hook_tools.config())
+
+
+def fail(message):
+    """Mark the action failed with message (results set later still count)."""
+    hook_tools.action_fail(message)
 
 
 def text_param(values, name, default=''):
@@ -121,15 +143,23 @@ def unit_path(value, name, must_exist=True):
 
 def our_registry():
     """(Registry client of the unit's own registry, its client netloc)."""
-    from charms.layer import registry_unit
+    from charms.layer import registry_access
     from charms.layer.registry_api import Registry
-    access = registry_unit.access()
+    settings = config()
+
+    def unit_address():
+        return hook_tools.ingress_address('docker-registry')
+
+    def proxy_addresses():
+        return [address for _, address in hook_tools.related_addresses('website')]
+
+    access = registry_access.access(settings, unit_address)
     # The unit reaches its registry by a local address its certificate may not name; the
     # chain is still checked. With tls-client-auth the registry wants the unit's certificate.
     return Registry(access.url, access.username, access.password, ca_file=access.ca_file,
                     check_hostname=False, client_cert=access.client_cert,
                     client_key=access.client_key), \
-        registry_unit.client_netloc(hookenv.config())
+        registry_access.client_netloc(settings, proxy_addresses, unit_address)
 
 
 def set_results(results, name):
@@ -150,11 +180,19 @@ def set_results(results, name):
             value = value.encode()[:MAX_RESULT // 4].decode('utf-8', 'ignore') + \
                 '\n... (truncated; all of it is in {})'.format(path)
         flat[key] = value
-    hookenv.action_set(flat)
+    hook_tools.action_set(flat)
 
 
 def run(main, name):
     """Run main(params) -> results; expected failures become action_fail messages."""
+    hook_tools.prefetch()
+    try:
+        return _outcome(main, name)
+    finally:
+        hook_tools.wait_for_log()
+
+
+def _outcome(main, name):
     from charms.layer.registry_api import RegistryError
     from charms.layer.registry_copy import CopyError
     from charms.layer.registry_container import DockerError
@@ -162,14 +200,14 @@ def run(main, name):
     try:
         results = main(params())
     except (ActionError, RegistryError, CopyError, DockerError, InvalidReference) as error:
-        hookenv.action_fail(str(error))
+        fail(str(error))
         return False
     except OSError as error:
-        hookenv.action_fail('{} failed: {}'.format(name, error))
+        fail('{} failed: {}'.format(name, error))
         return False
     except Exception as error:  # a bug: say what, without a traceback in the results
-        hookenv.log('{} failed: {!r}'.format(name, error), hookenv.ERROR)
-        hookenv.action_fail('{} failed unexpectedly: {}: {}'.format(
+        hook_tools.log('{} failed: {!r}'.format(name, error), 'ERROR')
+        fail('{} failed unexpectedly: {}: {}'.format(
             name, type(error).__name__, error))
         return False
     if results is not None:

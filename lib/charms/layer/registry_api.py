@@ -135,6 +135,9 @@ class Registry:
             except (OSError, http.client.HTTPException) as error:
                 conn.close()
                 raise RegistryError('cannot reach {}: {}'.format(parts.netloc, error))
+            except BaseException:
+                conn.close()  # a body cut short (ExactBody refused it) leaves it unusable
+                raise
 
     # -- authentication --------------------------------------------------------------------
 
@@ -168,8 +171,10 @@ class Registry:
         query += [('scope', s) for s in (params.get('scope') or scope).split()]
         url = params['realm'] + ('&' if '?' in params['realm'] else '?') + \
             urllib.parse.urlencode(query)
+        if urllib.parse.urlsplit(url).scheme not in ('http', 'https'):
+            raise RegistryError('{}: invalid token realm'.format(self.netloc), 401)
         headers = {}
-        if self._username is not None:
+        if self._username is not None and self._realm_may_see_credentials(url):
             headers['Authorization'] = self._basic_credentials()
         response = self._send('GET', url, headers, None)
         body = _read(response, 'the token answer of ' + self.netloc)
@@ -182,6 +187,14 @@ class Registry:
             raise RegistryError('{}: the token answer holds no token'.format(self.netloc))
         with self._lock:
             self._tokens[scope] = token
+
+    def _realm_may_see_credentials(self, url):
+        """The credentials were given for this registry: its token service may have them
+        when it is the same host, or over HTTPS (as Docker Hub's auth.docker.io); never in
+        clear to another host. Without them the token request is anonymous."""
+        realm = urllib.parse.urlsplit(url)
+        return realm.hostname == urllib.parse.urlsplit(self.url).hostname or \
+            realm.scheme == 'https'
 
     def request(self, method, path, scope, headers=None, body=None, ok=(200,),
                 follow=True, stream=False):
@@ -302,11 +315,15 @@ class Registry:
         return parts.path + ('?' + urllib.parse.urlencode(params) if params else '')
 
     def upload(self, repo, digest, size, stream, location=None):
-        """Monolithic upload of size bytes read from stream (file-like) as blob digest."""
+        """Monolithic upload of exactly size bytes read from stream (file-like) as blob
+        digest: a source that sends more or fewer bytes fails the upload before its last
+        byte goes out (nothing is smuggled onto the connection), and the registry refuses
+        bytes of another digest."""
         location = location or self.start_upload(repo)
         self.request('PUT', self._upload_path(location, digest=digest), _push(repo),
                      {'Content-Type': 'application/octet-stream',
-                      'Content-Length': str(size)}, stream, ok=(201,))
+                      'Content-Length': str(size)},
+                     ExactBody(stream, size, 'blob ' + digest), ok=(201,))
 
     def upload_chunks(self, repo, chunks):
         """Upload a blob of unknown size from an iterable of bytes; returns (digest, size)."""
@@ -391,6 +408,39 @@ class BlobStream:
 
     def __exit__(self, *exc):
         self.close()
+
+
+class ExactBody:
+    """A request body of exactly size bytes of stream: RegistryError when the stream ends
+    early or holds more, raised before the last bytes are handed out, so that nothing past
+    the blob reaches the connection. The digest is the registry's to verify: it hashes
+    every upload and refuses one whose bytes do not match (DIGEST_INVALID); hashing here
+    too would cost about a second of CPU per 512 MiB."""
+
+    def __init__(self, stream, size, what):
+        self._stream, self._left, self._what = stream, size, what
+        self._checked = False
+
+    def read(self, size=-1):
+        if self._left == 0:
+            self._check_end()
+            return b''
+        want = self._left if size is None or size < 0 else min(size, self._left)
+        data = self._stream.read(want)
+        if not data:
+            raise RegistryError('the source of {} ended {} bytes short of its size'.format(
+                self._what, self._left))
+        if len(data) > want:  # a stream that ignores the size asked for
+            raise RegistryError('the source of {} sent more than its size'.format(self._what))
+        self._left -= len(data)
+        if self._left == 0:
+            self._check_end()
+        return data
+
+    def _check_end(self):
+        if not self._checked and self._stream.read(1):
+            raise RegistryError('the source of {} sent more than its size'.format(self._what))
+        self._checked = True
 
 
 def _next_link(header):

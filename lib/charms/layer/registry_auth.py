@@ -4,14 +4,15 @@ bcrypt salts every hash, so a fresh hash would change the file, and with it the 
 fingerprint, on every hook. `htpasswd_content` therefore keeps the existing entry while it
 still verifies the configured user and password.
 """
-from passlib.apache import HtpasswdFile
-
 BCRYPT_ROUNDS = 10
 
 
 def htpasswd_content(user, password, *existing):
     """The htpasswd file for user and password: the first of existing (contents, or None)
     whose single entry verifies them, else a fresh bcrypt entry."""
+    # Imported here: passlib takes 70 ms to import, which every image action would pay
+    # at start (they import registry_service for its paths).
+    from passlib.apache import HtpasswdFile
     for content in existing:
         if not content:
             continue

@@ -9,8 +9,6 @@ import os
 from collections import namedtuple
 from urllib.parse import urlsplit
 
-from charms.templating.jinja2 import render
-
 # Paths inside the registry container.
 DATA_DIR = '/var/lib/registry'
 HTPASSWD = '/etc/docker/registry/htpasswd'
@@ -157,6 +155,9 @@ def yaml_scalar(value):
 
 
 def render_registry_config(context, templates_dir):
+    # Imported here: jinja2 (and charmhelpers' host, which it imports) would otherwise
+    # slow every image action's start.
+    from charms.templating.jinja2 import render
     return render(source='config.yml.j2', context=context, templates_dir=templates_dir,
                   filters={'y': yaml_scalar})
 

@@ -113,10 +113,7 @@ class LayoutSource:
                 '..' in name.split('/'):
             raise CopyError('the archive names a file outside itself: {!r}'.format(name))
         if self._tar is None:
-            try:
-                return open(os.path.join(self.path, name), 'rb')
-            except FileNotFoundError:
-                raise CopyError('the archive has no {}'.format(name))
+            return self._open_file(name)
         with self._lock:
             member = self._member(self._tar, name)
             data = self._extract(self._tar, member).read() if member.size < (1 << 20) \
@@ -126,6 +123,19 @@ class LayoutSource:
         # Big members get their own handle, so parallel readers do not share a position.
         tar = tarfile.open(self.path, 'r:*')
         return _Closing(self._extract(tar, self._member(tar, name)), tar)
+
+    def _open_file(self, name):
+        """A file of a directory archive, never one outside it that a symbolic link leads
+        to: a layer linked to /etc/shadow would otherwise be pushed into the registry.
+        Links inside stay allowed (docker save links a repeated layer to its first copy)."""
+        path = os.path.join(self.path, name)
+        if not os.path.realpath(path).startswith(os.path.realpath(self.path) + os.sep):
+            raise CopyError('{} in the archive is a symbolic link out of the archive\'s '
+                            'directory; refused'.format(name))
+        try:
+            return open(path, 'rb')
+        except FileNotFoundError:
+            raise CopyError('the archive has no {}'.format(name))
 
     @staticmethod
     def _member(tar, name):
@@ -198,7 +208,7 @@ class Copier:
 
     def __init__(self, dst, blob_workers=4):
         self.dst = dst
-        self._known = {}      # digest -> a destination repository that has the blob
+        self._known = {}      # digest -> [destination repositories that have the blob]
         self._locks = {}
         self._guard = threading.Lock()
         self._pool = ThreadPoolExecutor(max_workers=blob_workers)
@@ -219,12 +229,20 @@ class Copier:
     def copy_blob(self, source, dst_repo, descriptor):
         digest = descriptor['digest']
         with self._blob_lock(digest):
-            if self.dst.has_blob(dst_repo, digest):
+            holders = self._known.setdefault(digest, [])
+            if dst_repo in holders:
                 self._count('blobs-present')
-                self._known.setdefault(digest, dst_repo)
+                return
+            # A blob this copier put in another repository is mounted without asking first
+            # whether dst_repo has it: one round trip per shared layer instead of two. Never
+            # twice into one repository: the registry rewrites the link, and a manifest
+            # being stored meanwhile reads it half-written (DIGEST_INVALID).
+            mount_from = holders[0] if holders else None
+            if mount_from is None and self.dst.has_blob(dst_repo, digest):
+                self._count('blobs-present')
+                holders.append(dst_repo)
                 return
             location = None
-            mount_from = self._known.get(digest)
             origin = source.mount_source()
             if mount_from is None and origin and origin[0] == self.dst.url:
                 mount_from = origin[1]  # copying inside one registry
@@ -232,7 +250,7 @@ class Copier:
                 answer = self.dst.mount_blob(dst_repo, digest, mount_from)
                 if answer is True:
                     self._count('blobs-mounted')
-                    self._known.setdefault(digest, dst_repo)
+                    holders.append(dst_repo)
                     return
                 location = answer
             stream = source.open_blob(descriptor)
@@ -242,7 +260,7 @@ class Copier:
                 stream.close()
             self._count('blobs-copied')
             self._count('bytes-copied', descriptor['size'])
-            self._known[digest] = dst_repo
+            holders.append(dst_repo)
 
     def _copy_blobs(self, source, dst_repo, descriptors):
         unique = list({d['digest']: d for d in descriptors}.values())

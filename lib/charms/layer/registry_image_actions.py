@@ -1,7 +1,8 @@
 """The image actions: parameters in, results out. actions/<name> only calls these.
 
 push, mirror, delete, garbage-collect and import change the registry and hold the lock
-(one at a time); images and export only read it.
+(one at a time); images and export only read it. Only garbage-collect, which reconfigures
+the registry, imports the hook environment (registry_unit): the others start without it.
 """
 import ipaddress
 import json
@@ -13,12 +14,10 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 
-from charmhelpers.core import hookenv
-
-from charms.layer import (registry_config, registry_container, registry_copy, registry_images,
-                          registry_refs, registry_service, registry_unit)
-from charms.layer.action_support import (ActionError, Lock, Progress, bool_param, int_param,
-                                         log, our_registry, text_param, unit_path)
+from charms.layer import (hook_tools, registry_container, registry_copy, registry_images,
+                          registry_refs)
+from charms.layer.action_support import (ActionError, Lock, Progress, bool_param, config, fail,
+                                         int_param, log, our_registry, text_param, unit_path)
 from charms.layer.registry_api import Registry, RegistryError
 
 EXPORT_DIR = '/var/lib/docker-registry/exports'
@@ -41,9 +40,11 @@ def _loopback(host):
 class Sources:
     """Registry clients of source hosts, made once per host: HTTPS first; plain HTTP for
     loopback hosts (as docker does) or with insecure=true. A host that cannot be reached
-    is not tried again for every image of a list."""
+    is not tried again for every image of a list. The credentials go to credentials_host,
+    the host they were given for, only: any other host is asked anonymously."""
 
-    def __init__(self, username=None, password=None, insecure=False):
+    def __init__(self, credentials_host=None, username=None, password=None, insecure=False):
+        self._credentials_host = credentials_host
         self._username, self._password, self._insecure = username, password, insecure
         self._clients, self._lock = {}, threading.Lock()
 
@@ -61,9 +62,10 @@ class Sources:
     def _connect(self, host):
         problems = []
         schemes = ['https'] + (['http'] if self._insecure or _loopback(host) else [])
+        ours = host == self._credentials_host
         for scheme in schemes:
-            client = Registry('{}://{}'.format(scheme, host), self._username, self._password,
-                              verify=not self._insecure)
+            client = Registry('{}://{}'.format(scheme, host), self._username if ours else None,
+                              self._password if ours else None, verify=not self._insecure)
             try:
                 client.ping()
                 return client
@@ -82,6 +84,22 @@ def _credentials(values):
     if bool(username) != bool(password):
         raise ActionError('username and password go together')
     return username, password
+
+
+def _credentials_host(values, refs, username):
+    """The one source host mirror's credentials are for: credentials-host=, else the only
+    host the list names. None without credentials."""
+    given = text_param(values, 'credentials-host')
+    if not username:
+        return None
+    if given:
+        return registry_refs.source_location(registry_refs.parse(given + '/x'))[0]
+    hosts = sorted({registry_refs.source_location(registry_refs.parse(r))[0] for r in refs})
+    if len(hosts) > 1:
+        raise ActionError('username and password go to one source registry, and the list '
+                          'names {}: give credentials-host= (one of {})'.format(
+                              len(hosts), ', '.join(hosts)))
+    return hosts[0] if hosts else None
 
 
 def _engine_has(image):
@@ -125,7 +143,7 @@ def push(values):
         else:
             host, path = registry_refs.source_location(ref)
             log('Copying {} from {}'.format(image, host))
-            src = Sources(username, password, insecure).get(host)
+            src = Sources(host, username, password, insecure).get(host)
             copier = registry_copy.Copier(dst)
             try:
                 copied = copier.copy(registry_copy.RegistrySource(src, path),
@@ -147,8 +165,9 @@ def _push_from_engine(dst, image, repo, tag):
         registry_container.docker('save', '-o', archive, image, timeout=3600)
         entries, source = registry_copy.docker_archive_entries(archive)
         try:
-            _, config, layers = entries[0]
-            return registry_copy.push_docker_image(dst, source, repo, [tag], config, layers)
+            _, config_name, layers = entries[0]
+            return registry_copy.push_docker_image(dst, source, repo, [tag], config_name,
+                                                   layers)
         finally:
             source.close()
     finally:
@@ -157,22 +176,54 @@ def _push_from_engine(dst, image, repo, tag):
 
 # --- mirror -------------------------------------------------------------------------------
 
-# Where the unit keeps secrets: the registry's config, htpasswd and keys, and Juju's agent.
-PRIVATE_DIRS = ('/etc/docker/registry', '/var/lib/juju', '/etc/ssl/private')
+# Where the unit keeps secrets: the registry's config, htpasswd and keys, Juju's agent,
+# host keys, password hashes; and the credential folders of any user.
+PRIVATE_PATHS = ('/etc/docker/registry', '/var/lib/juju', '/etc/ssl/private', '/etc/ssh',
+                 '/etc/shadow', '/etc/gshadow', '/run/secrets', '/var/lib/docker-registry')
+PRIVATE_FOLDERS = ('.ssh', '.docker', '.gnupg', '.aws', '.kube', '.config')
+MAX_LIST_FILE = 4 << 20
+
+
+def _read_list_file(path, arches):
+    """The text of file=, refused unless every entry is an image reference with a tag or
+    digest (lines may have comments and container-images.txt labels): the action quotes
+    entries in its results, so a file that is something else, a key or a password for
+    example, must never be echoed. The refusal names line numbers, never content."""
+    path = unit_path(path, 'file', must_exist=False)
+    real = os.path.realpath(path)
+    parts = real.split('/')
+    if any(real == d or real.startswith(d + '/') for d in PRIVATE_PATHS) or \
+            any(p in PRIVATE_FOLDERS for p in parts):
+        raise ActionError('file {} holds secrets, not an image list'.format(path))
+    unit_path(path, 'file')  # it exists
+    if not os.path.isfile(real) or os.path.getsize(real) > MAX_LIST_FILE:
+        raise ActionError('file {} is not an image list (a text file of at most {} MiB)'
+                          .format(path, MAX_LIST_FILE >> 20))
+    try:
+        with open(real, encoding='utf-8') as stream:
+            text = stream.read()
+    except UnicodeDecodeError:
+        raise ActionError('file {} is not an image list: it is not UTF-8 text'.format(path))
+    _, problems = registry_refs.parse_image_list(text, arches, versioned=True)
+    if problems:
+        lines = sorted({p.line for p in problems})
+        raise ActionError('file {} is not an image list: no image reference with a tag or '
+                          'digest on line {}{} (not quoted: the file may hold secrets)'.format(
+                              path, ', '.join(map(str, lines[:10])),
+                              ' ...' if len(lines) > 10 else ''))
+    return text
+
 
 def image_list(values):
     """References to mirror from images=, file= and the image-list resource."""
+    arches = registry_refs.split_list(text_param(values, 'arches')) or \
+        list(registry_refs.ARCHES)
     text = text_param(values, 'images').replace(',', ' ')
     path = text_param(values, 'file')
     if path:
-        path = unit_path(path, 'file')
-        # Invalid entries are quoted in the results: never read the charm's secrets.
-        real = os.path.realpath(path)
-        if any(real == d or real.startswith(d + '/') for d in PRIVATE_DIRS):
-            raise ActionError('file {} holds secrets, not an image list'.format(path))
-        with open(path, encoding='utf-8', errors='replace') as stream:
-            text += '\n' + stream.read()
+        text += '\n' + _read_list_file(path, arches)
     if bool_param(values, 'resource'):
+        from charmhelpers.core import hookenv
         try:
             resource = hookenv.resource_get('image-list')
         except Exception:
@@ -182,8 +233,6 @@ def image_list(values):
         with open(resource, encoding='utf-8', errors='replace') as stream:
             text += '\n' + stream.read()
     sections = registry_refs.split_list(text_param(values, 'sections'))
-    arches = registry_refs.split_list(text_param(values, 'arches')) or \
-        list(registry_refs.ARCHES)
     refs, problems = registry_refs.parse_image_list(text, arches, sections)
     if not refs and not problems:
         raise ActionError('no images to mirror: give images=, file= or resource=true')
@@ -198,12 +247,16 @@ def mirror(values):
     strip_host = bool_param(values, 'strip-host')
     workers = int_param(values, 'parallel', 4, 1, 32)
     username, password = _credentials(values)
-    sources = Sources(username, password, bool_param(values, 'insecure'))
+    sources = Sources(_credentials_host(values, refs, username), username, password,
+                      bool_param(values, 'insecure'))
     dst, netloc = our_registry()
     copier = registry_copy.Copier(dst, blob_workers=max(8, 2 * workers))
     lines = {'copied': [], 'skipped': [], 'failed': []}
     invalid = ['{} (invalid entry)'.format(p) for p in problems]
     done, lock, started = [0], threading.Lock(), time.monotonic()
+    # Every image is in the results; the log gets a line a second and the last one (each
+    # line is a hook tool call of 30-60 ms: one per image added up to seconds).
+    progress = Progress(interval=1.0)
 
     def mirror_one(text):
         try:
@@ -213,11 +266,13 @@ def mirror(values):
             reference = ref.digest or ref.tag or 'latest'
             host, path = registry_refs.source_location(ref)
             source = registry_copy.RegistrySource(sources.get(host), path)
-            digest = source.registry.manifest_digest(path, reference) if not ref.digest \
-                else ref.digest
-            if digest is None:
-                raise RegistryError('{} not found in its registry'.format(text), 404)
-            if dst.manifest_digest(repo, tag or digest) == digest:
+            present = dst.manifest_digest(repo, tag or ref.digest)
+            # The source's digest is asked for (a HEAD, which Docker Hub does not count as a
+            # pull) only when there is something to compare it with: else the copy's GET of
+            # the manifest says it, one round trip fewer per new image.
+            digest = ref.digest or (source.registry.manifest_digest(path, reference)
+                                    if present else None)
+            if present and present == digest:
                 outcome, line = 'skipped', '{} (already present, {})'.format(text, digest)
             else:
                 copied = copier.copy(source, reference, repo, tag)
@@ -230,7 +285,8 @@ def mirror(values):
         with lock:
             lines[outcome].append(line)
             done[0] += 1
-            log('[{}/{}] {} {}'.format(done[0], len(refs), outcome, line))
+            progress('[{}/{}] {} {}'.format(done[0], len(refs), outcome, line),
+                     force=done[0] == len(refs))
 
     with Lock('mirror'):
         log('Mirroring {} images, {} at a time'.format(len(refs), workers))
@@ -249,7 +305,7 @@ def mirror(values):
                'failed': '\n'.join(lines['failed']),
                'blobs': dict(copier.stats)}
     if lines['failed']:
-        hookenv.action_fail('{} of {} images failed: {}'.format(
+        fail('{} of {} images failed: {}'.format(
             len(lines['failed']), len(refs) + len(problems), summary))
     return results
 
@@ -277,10 +333,10 @@ def delete(values, name='delete'):
     if not items:
         raise ActionError('image is required: repository:tag or repository@digest '
                           '(several separated by spaces)')
-    if not hookenv.config().get('storage-delete'):
+    if not config().get('storage-delete'):
         raise ActionError('{} needs storage-delete=true (juju config {} storage-delete=true); '
                           'the registry refuses deletions otherwise'.format(
-                              name, hookenv.service_name()))
+                              name, hook_tools.application_name()))
     registry, netloc = our_registry()
     refs = [registry_refs.own_name(item, netloc) for item in items]
     removed, failed = [], []
@@ -303,7 +359,7 @@ def delete(values, name='delete'):
                'summary': '{} removed, {} failed; run garbage-collect to free the space'
                .format(len(removed), len(failed))}
     if failed:
-        hookenv.action_fail('{} of {} could not be removed: {}'.format(
+        fail('{} of {} could not be removed: {}'.format(
             len(failed), len(items), '; '.join(failed)))
     return results
 
@@ -311,10 +367,12 @@ def delete(values, name='delete'):
 # --- garbage-collect ----------------------------------------------------------------------
 
 def _report(message):
+    from charmhelpers.core import hookenv
     hookenv.status_set('maintenance', message)
 
 
 def _status_after(outcome):
+    from charmhelpers.core import hookenv
     hookenv.status_set('active' if outcome.ok else 'waiting' if outcome.waiting else 'blocked',
                        outcome.message)
 
@@ -334,16 +392,29 @@ def _run_gc(config, dry_run):
     return registry_container.docker(*args, timeout=6 * 3600)
 
 
+def _untagged(data_dir, remove):
+    """['repo@digest'] of the manifests delete-untagged removes (removed when remove)."""
+    found = []
+    for repo, digests in sorted(registry_images.untagged_manifests(data_dir).items()):
+        for digest in digests:
+            if remove:
+                registry_images.remove_manifest(data_dir, repo, digest)
+            found.append('{}@{}'.format(repo, digest))
+    log('{} untagged manifests {}'.format(len(found), 'deleted' if remove else 'found'))
+    return found
+
+
 def garbage_collect(values):
+    from charms.layer import registry_config, registry_service, registry_unit
     from charms.reactive import is_flag_set
     dry_run = bool_param(values, 'dry-run')
     untagged = bool_param(values, 'delete-untagged')
-    config = hookenv.config()
+    settings = config()
     if is_flag_set('registry.stopped'):
         raise ActionError('The registry is stopped (stop action); start it first')
     if registry_unit.container_status() != 'running':
         raise ActionError('The registry container is not running')
-    shared = registry_config.shares_storage(config)
+    shared = registry_config.shares_storage(settings)
     if shared and not dry_run and len(registry_unit.registry_units()) > 1:
         # Read-only mode covers this unit only: another unit could write a blob into the
         # shared storage that the sweep then deletes.
@@ -358,25 +429,23 @@ def garbage_collect(values):
         if untagged:
             if data_dir is None:
                 raise ActionError('delete-untagged needs filesystem storage on the unit')
-            if not config.get('storage-delete'):
+            if not settings.get('storage-delete'):
                 raise ActionError('delete-untagged needs storage-delete=true')
-            registry, _ = our_registry()
-            for repo, digests in sorted(registry_images.untagged_manifests(data_dir).items()):
-                for digest in digests:
-                    if not dry_run:
-                        registry.delete_manifest(repo, digest)
-                    removed_untagged.append('{}@{}'.format(repo, digest))
-            log('{} untagged manifests {}'.format(
-                len(removed_untagged), 'found' if dry_run else 'deleted'))
         if dry_run:
-            output = _run_gc(config, True)
+            if untagged:
+                removed_untagged = _untagged(data_dir, remove=False)
+            output = _run_gc(settings, True)
         else:
             outcome = registry_unit.configure(_report, overrides={'storage-read-only': True})
             try:
                 if not outcome.ok:
                     raise ActionError('Cannot make the registry read-only: ' + outcome.message)
                 log('Registry read-only; collecting garbage')
-                output = _run_gc(config, False)
+                if untagged:
+                    # Only now: a push in between (a multi-arch one writes its platform
+                    # manifests before the index that tags them) cannot change the answer.
+                    removed_untagged = _untagged(data_dir, remove=True)
+                output = _run_gc(settings, False)
             finally:
                 restored = registry_unit.configure(_report)
                 _status_after(restored)
@@ -500,7 +569,7 @@ def import_(values):
         else:
             entries, source = registry_copy.docker_archive_entries(path)
             try:
-                for repo_tags, config, layers in entries:
+                for repo_tags, config_name, layers in entries:
                     names = [_archive_name(n, repository) for n in repo_tags] or \
                         [_archive_name('', repository)]
                     by_repo = {}
@@ -509,7 +578,7 @@ def import_(values):
                                            []).append(ref.tag or 'latest')
                     for repo, tags in by_repo.items():
                         copied = registry_copy.push_docker_image(dst, source, repo, tags,
-                                                                 config, layers)
+                                                                 config_name, layers)
                         imported += ['{}/{}:{} {}'.format(netloc, repo, t, copied.digest)
                                      for t in tags]
                         log('imported {}/{}:{}'.format(netloc, repo, ','.join(tags)))

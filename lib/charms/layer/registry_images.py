@@ -7,6 +7,7 @@ storage (sizes, manifests nobody references).
 import json
 import os
 import re
+import shutil
 from concurrent.futures import ThreadPoolExecutor
 
 from charms.layer import registry_refs
@@ -199,10 +200,31 @@ def _read_link(path):
         return None
 
 
-def untagged_manifests(data_dir):
-    """{repository: [digest]} of manifests no tag reaches, read from filesystem storage.
+REFERRERS_TAG = re.compile(r'^sha256-([0-9a-f]{64})')
 
-    A manifest is kept when a tag names it, or when an index a tag names lists it (the
+
+def _manifest_document(data_dir, digest):
+    try:
+        with open(_blob_path(data_dir, digest), 'rb') as stream:
+            document = json.loads(stream.read())
+    except (OSError, ValueError):
+        return {}
+    return document if isinstance(document, dict) else {}
+
+
+def _digests_under(path):
+    """Digests of a links folder such as _manifests/revisions/sha256."""
+    return {'sha256:' + h for h in _listdir(path) if os.path.exists(os.path.join(path, h, 'link'))}
+
+
+def untagged_manifests(data_dir):
+    """{repository: [digest]} of the manifests delete-untagged removes, read from filesystem
+    storage: manifests a tag named once (the tag has moved on) that nothing kept reaches.
+
+    Kept: what a tag names now; content pushed by digest and never tagged (push or mirror of
+    image@sha256:..., asked for by digest on purpose); OCI referrers (signatures, SBOMs:
+    manifests with a subject) and their subjects, also the subjects the referrers tag
+    schema names (sha256-<hex> tags); and every manifest a kept index lists (the
     per-platform manifests of multi-arch images, which registry 2.8's --delete-untagged
     wrongly removes).
     """
@@ -214,26 +236,51 @@ def untagged_manifests(data_dir):
         repo = os.path.relpath(directory, root)
         subdirs[:] = [d for d in subdirs if not d.startswith('_')]
         manifests = os.path.join(directory, '_manifests')
-        revisions_dir = os.path.join(manifests, 'revisions', 'sha256')
-        revisions = {'sha256:' + h for h in _listdir(revisions_dir)
-                     if os.path.exists(os.path.join(revisions_dir, h, 'link'))}
-        reached = set()
-        for tag in _listdir(os.path.join(manifests, 'tags')):
+        revisions = _digests_under(os.path.join(manifests, 'revisions', 'sha256'))
+        tags = _listdir(os.path.join(manifests, 'tags'))
+        kept, once_tagged = set(), set()
+        for tag in tags:
             digest = _read_link(os.path.join(manifests, 'tags', tag, 'current', 'link'))
             if digest:
-                reached.add(digest)
-        for digest in list(reached):
-            try:
-                with open(_blob_path(data_dir, digest), 'rb') as stream:
-                    document = json.loads(stream.read())
-            except (OSError, ValueError):
-                continue
-            for entry in document.get('manifests') or ():
-                reached.add(entry.get('digest'))
-        untagged = sorted(revisions - reached)
+                kept.add(digest)
+            once_tagged |= _digests_under(os.path.join(manifests, 'tags', tag, 'index',
+                                                       'sha256'))
+            referrers = REFERRERS_TAG.match(tag)
+            if referrers:
+                kept.add('sha256:' + referrers.group(1))
+        documents = {d: _manifest_document(data_dir, d) for d in revisions}
+        listed = {}
+        for digest, document in documents.items():
+            listed[digest] = [e.get('digest') for e in document.get('manifests') or ()
+                              if isinstance(e, dict)]
+            subject = document.get('subject')
+            if isinstance(subject, dict):
+                kept |= {digest, subject.get('digest')}
+        in_an_index = {child for children in listed.values() for child in children}
+        kept |= revisions - once_tagged - in_an_index
+        pending = list(kept)
+        while pending:
+            for child in listed.get(pending.pop(), ()):
+                if child not in kept:
+                    kept.add(child)
+                    pending.append(child)
+        untagged = sorted(revisions - kept)
         if untagged:
             out[repo] = untagged
     return out
+
+
+def remove_manifest(data_dir, repo, digest):
+    """On filesystem storage, what the registry's manifest DELETE does (in read-only mode
+    the API refuses it): drop the revision link and every tag's history entry of digest.
+    The garbage collection that follows frees its blobs."""
+    manifests = os.path.join(data_dir, 'docker', 'registry', 'v2', 'repositories', repo,
+                             '_manifests')
+    hexdigest = digest.partition(':')[2]
+    shutil.rmtree(os.path.join(manifests, 'revisions', 'sha256', hexdigest), ignore_errors=True)
+    for tag in _listdir(os.path.join(manifests, 'tags')):
+        shutil.rmtree(os.path.join(manifests, 'tags', tag, 'index', 'sha256', hexdigest),
+                      ignore_errors=True)
 
 
 def _listdir(path):

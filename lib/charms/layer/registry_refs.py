@@ -30,6 +30,16 @@ class InvalidReference(ValueError):
     pass
 
 
+class ListProblem(str):
+    """'line N: message' of an invalid entry of an image list; .line is N, to report a file
+    that may hold secrets without quoting it."""
+
+    def __new__(cls, line, message):
+        problem = super().__new__(cls, 'line {}: {}'.format(line, message))
+        problem.line = line
+        return problem
+
+
 def _split_host(name):
     first, sep, rest = name.partition('/')
     if sep and ('.' in first or ':' in first or first == 'localhost' or first != first.lower()):
@@ -120,14 +130,15 @@ def own_name(text, netloc):
     return ref
 
 
-def parse_image_list(text, arches=ARCHES, sections=None):
+def parse_image_list(text, arches=ARCHES, sections=None, versioned=False):
     """References in a list: one or more a line (spaces separate), '#' comments, and
     Charmed Kubernetes' container-images.txt lines '<release>-<kind>: ref ref ...'.
 
     sections: only lines whose '<release>-<kind>' label matches one of these glob patterns
     (unlabelled lines always count). '{{ arch }}' expands to each of arches, and
     '{{ multiarch_workaround }}' to nothing. Returns (references, problems): unique
-    references in order, and a message for each invalid or unexpandable entry.
+    references in order, and a ListProblem for each invalid or unexpandable entry.
+    versioned: an entry must also name a tag or digest.
     """
     refs, problems, seen = [], [], set()
     for number, raw in enumerate(text.splitlines(), 1):
@@ -145,12 +156,15 @@ def parse_image_list(text, arches=ARCHES, sections=None):
             continue
         for item in _expand_placeholders(line.split(), arches):
             if isinstance(item, tuple):
-                problems.append('line {}: {}'.format(number, item[0]))
+                problems.append(ListProblem(number, item[0]))
                 continue
             try:
-                parse(item)
+                ref = parse(item)
             except InvalidReference as error:
-                problems.append('line {}: {}'.format(number, error))
+                problems.append(ListProblem(number, error))
+                continue
+            if versioned and not (ref.tag or ref.digest):
+                problems.append(ListProblem(number, '{!r} names no tag or digest'.format(item)))
                 continue
             if item not in seen:
                 seen.add(item)

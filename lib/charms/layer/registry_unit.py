@@ -5,7 +5,7 @@ addresses, leadership, resources), call the pure modules, and perform the side e
 through registry_service and registry_container.
 """
 import datetime
-import ipaddress
+import os
 import secrets
 import socket
 import subprocess
@@ -16,17 +16,18 @@ import yaml
 
 from charmhelpers.core import hookenv, unitdata
 
-from charms.layer import (registry_config, registry_container, registry_rejection,
-                          registry_relations, registry_service, registry_storage, registry_tls)
+from charms.layer import (registry_access, registry_config, registry_container,
+                          registry_rejection, registry_relations, registry_service,
+                          registry_storage, registry_tls)
 from charms.layer.registry_validation import describe, normalize, validate
 
 # ok: the registry serves the current config; waiting: it will once something arrives;
 # message: the status message either way.
 Outcome = namedtuple('Outcome', 'ok waiting message')
-# How tools on the unit reach its own registry: base URL, credentials (None without basic
-# auth), the CA file that verifies its certificate (None without TLS) and the client
-# certificate and key files to present (None unless tls-client-auth).
-Access = namedtuple('Access', 'url netloc username password ca_file client_cert client_key')
+# Present while the registry runs on an action's temporary overrides (garbage-collect's
+# read-only mode) until the operator's configuration serves again: an action killed in
+# between leaves it behind, and update-status then restores the configuration.
+TEMPORARY_MARKER = '/var/lib/docker-registry/temporary-config'
 
 
 def options():
@@ -102,9 +103,7 @@ def unit_address():
 def facts(config, distribution3=False):
     """(registry_config.Facts, the registry_tls.Material to serve or None)."""
     listen_host = unit_address() if config.get('listen-on-unit-address') else ''
-    tls = registry_tls.select(config, registry_service.read_file)
-    if tls and not tls.ca and registry_tls.self_signed(tls.cert):
-        tls = tls._replace(ca=tls.cert)  # clients trust a self-signed certificate itself
+    tls = registry_access.serving_tls(config)
     tls_settings = None
     if tls:
         tls_settings = registry_config.TlsSettings(
@@ -161,31 +160,16 @@ def forget_relation_certificate():
 
 def local_host(config):
     """Address the unit itself reaches its registry on."""
-    return unit_address() if config.get('listen-on-unit-address') else '127.0.0.1'
+    return registry_access.local_host(config, unit_address)
 
 
 def local_url(config, tls):
-    return '{}://{}'.format('https' if tls else 'http',
-                            registry_config.host_port(local_host(config), config['registry-port']))
+    return registry_access.local_url(config, tls, unit_address)
 
 
 def client_netloc(config):
-    """host:port clients use: http-host's when set, else the reverse proxy's (the lowest
-    address, so that every unit says the same), else the unit's address."""
-    if config.get('http-host'):
-        parts = urlsplit(config['http-host'])
-        port = parts.port or (443 if parts.scheme == 'https' else 80)
-        return registry_config.host_port(parts.hostname, port)
-    proxies = proxy_addresses()
-    host = sorted(proxies, key=_address_key)[0] if proxies else unit_address()
-    return registry_config.host_port(host, config['registry-port'])
-
-
-def _address_key(address):
-    try:
-        return (0, ipaddress.ip_address(address).packed, '')
-    except ValueError:
-        return (1, b'', address)
+    """host:port clients use (registry_access.client_netloc)."""
+    return registry_access.client_netloc(config, proxy_addresses, unit_address)
 
 
 def registry_units():
@@ -235,18 +219,6 @@ def sync_ports(config):
         hookenv.open_port(int(number), proto.upper())
 
 
-def access():
-    config = options()
-    _, tls = facts(config)
-    url = local_url(config, tls)
-    username = password = None
-    if config.get('auth-basic-password'):
-        username, password = config['auth-basic-user'], config['auth-basic-password']
-    client = registry_service.client_identity(config, tls) or (None, None)
-    return Access(url, url.split('://', 1)[1], username, password,
-                  registry_service.ca_file(tls), *client)
-
-
 def configure(report, overrides=None):
     """Converge the registry on the current config and check it serves.
 
@@ -259,6 +231,8 @@ def configure(report, overrides=None):
         return Outcome(False, False, 'Another registry unit ({}) runs on this machine and '
                        'would share /etc/docker/registry and /srv/registry; place each unit '
                        'on its own machine'.format(', '.join(others)))
+    if overrides:
+        _mark_temporary(overrides)
     image = registry_container.image_info(config['registry-image'])
     if image is None:
         return Outcome(False, False, 'Registry image {} disappeared from the engine'
@@ -300,7 +274,22 @@ def configure(report, overrides=None):
     if not registry_service.ready(url, config['registry-name'], ca, client):
         return Outcome(False, False, 'Registry container {} but does not answer /v2/'
                        .format(container_status()))
+    if not overrides and os.path.exists(TEMPORARY_MARKER):
+        os.unlink(TEMPORARY_MARKER)
     return Outcome(True, False, ready_message(config, tls))
+
+
+def _mark_temporary(overrides):
+    os.makedirs(os.path.dirname(TEMPORARY_MARKER), mode=0o700, exist_ok=True)
+    with open(TEMPORARY_MARKER, 'w') as stream:
+        stream.write(' '.join(sorted(overrides)) + '\n')
+
+
+def temporary_config_left():
+    """The registry runs on overrides of an action that no longer runs (killed while it
+    restored the configuration)."""
+    from charms.layer import action_support
+    return os.path.exists(TEMPORARY_MARKER) and not action_support.lock_held()
 
 
 def ready_message(config=None, tls=None):
