@@ -77,10 +77,10 @@ def _build(wheelhouse, folder):
         try:
             subprocess.run([MACHINE_PYTHON, '-m', 'venv', venv], env=env, check=True,
                            capture_output=True)
-            # Build isolation takes each sdist's build requirements from the wheelhouse,
-            # exactly as the unit's pip install does.
+            # Build isolation (for every sdist, setup.py-only ones too) takes each sdist's
+            # build requirements from the wheelhouse, as the unit's pip install does.
             subprocess.run([os.path.join(venv, 'bin', 'pip'), 'wheel', '--no-index',
-                            '--no-deps', '-f', wheelhouse, '-w', out] + sdists,
+                            '--no-deps', '--use-pep517', '-f', wheelhouse, '-w', out] + sdists,
                            env=env, check=True, capture_output=True, text=True)
         except subprocess.CalledProcessError as e:
             raise WheelCacheError('building wheels from %s failed:\n%s' % (

@@ -26,7 +26,8 @@ import localjuju
 from localjuju import machine as runner_machine
 from tests.support.charm_build import built_charm
 from tests.support.s3server import MotoS3Server
-from tests.support.fixtures import *  # noqa: F401,F403  (registry_image_archive, upstream_registry, ...)
+# registry_image_archive, upstream_registry, ...
+from tests.support.fixtures import *  # noqa: F401,F403
 
 APP = 'docker-registry'
 

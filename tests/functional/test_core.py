@@ -21,7 +21,8 @@ import urllib.request
 
 import pytest
 
-from tests.functional.conftest import APP, free_port_pair, http_get, port_free, pulled_digest, skopeo
+from tests.functional.conftest import (APP, free_port_pair, http_get, port_free, pulled_digest,
+                                      skopeo)
 
 pytestmark = pytest.mark.functional
 
@@ -51,8 +52,6 @@ def answers(netloc):
 def push(upstream, source, dest, *extra):
     """skopeo copy upstream's `source` (e.g. test/base:1.0) to `dest` (full reference)."""
     skopeo('copy', *NO_TLS, *extra, 'docker://' + upstream.ref(source), 'docker://' + dest)
-
-
 
 
 def docker_host(*args, env=None, input=None, check=True):
@@ -286,7 +285,7 @@ def test_invalid_config_blocks_and_keeps_serving(registry, bad, option):
     assert d.container_id() == before
 
 
-# --- 4. container killed / removed -----------------------------------------------------------------
+# --- 4. container killed / removed ----------------------------------------------------------
 
 def test_killed_container_is_restarted_by_update_status(registry):
     d = registry

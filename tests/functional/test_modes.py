@@ -14,7 +14,8 @@ import urllib.request
 
 import pytest
 
-from tests.functional.conftest import APP, free_port_pair, http_get, port_free, pulled_digest, skopeo
+from tests.functional.conftest import (APP, free_port_pair, http_get, port_free, pulled_digest,
+                                      skopeo)
 from tests.support.forward_proxy import ForwardProxy
 from tests.support.upstream import UpstreamRegistry, free_port
 
@@ -40,8 +41,6 @@ def copy(source, dest, check=True, creds=None):
     extra = ('--src-creds=' + creds,) if creds else ()
     return skopeo('copy', *NO_TLS, *extra, 'docker://' + source, 'docker://' + dest,
                   check=check)
-
-
 
 
 def container_log(d):

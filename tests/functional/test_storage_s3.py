@@ -39,8 +39,6 @@ def netloc(d, unit):
     return '{}:{}'.format(d.address(unit), d.port)
 
 
-
-
 class NoRedirect(urllib.request.HTTPRedirectHandler):
     def redirect_request(self, *args, **kwargs):
         return None

@@ -20,7 +20,10 @@ for ep in ('peer', 'website', 'certificates', 'docker-registry'):
 COMMON = r'''#!/bin/bash
 set -e
 h=$(basename "$0")
-echo "$h|${JUJU_RELATION_ID:-}|${JUJU_REMOTE_UNIT:-}|${JUJU_DEPARTING_UNIT:-}|$( [ -n "${JUJU_RELATION_ID:-}" ] && relation-list -r "$JUJU_RELATION_ID" --format=json || true)" >> "$CHARM_DIR/hooks.log"
+members=$( [ -n "${JUJU_RELATION_ID:-}" ] &&
+          relation-list -r "$JUJU_RELATION_ID" --format=json || true)
+echo "$h|${JUJU_RELATION_ID:-}|${JUJU_REMOTE_UNIT:-}|${JUJU_DEPARTING_UNIT:-}|$members" \
+  >> "$CHARM_DIR/hooks.log"
 case $h in
   install) status-set maintenance installing; juju-log -l INFO "installing in $(pwd)";;
   leader-elected) leader-set secret=s3cr3t;;
@@ -31,7 +34,9 @@ case $h in
     [ -f /etc/os-release ] && grep ^ID= /etc/os-release >> "$CHARM_DIR/os.log" || true;;
   fail-me)
     status-set blocked "should not stick"; open-port 9999
-    for r in $(relation-ids peer --format=json | tr -d '[]",'); do relation-set -r "$r" doomed=yes; done
+    for r in $(relation-ids peer --format=json | tr -d '[]",'); do
+      relation-set -r "$r" doomed=yes
+    done
     exit 3;;
   *-relation-joined|*-relation-changed)
     relation-set -r "$JUJU_RELATION_ID" hello="$JUJU_UNIT_NAME"

@@ -46,7 +46,8 @@ def build_registry_image(tag=None, archive=None, distribution3=False, force=Fals
     args.append(tag)
     if archive:
         args.append(str(archive))
-    lock = Path(archive).with_name(".build.lock") if archive else Path("/tmp/.registry-image-build.lock")
+    lock = Path(archive).with_name(".build.lock") if archive else \
+        Path("/tmp/.registry-image-build.lock")
     with file_lock(lock):
         proc = subprocess.run(args, capture_output=True, text=True)
     if proc.returncode != 0:

@@ -23,7 +23,7 @@ for _path in (str(LIB), str(HERE)):
         sys.path.insert(0, _path)
 os.environ['CHARM_DIR'] = str(ROOT)
 
-import charmhelpers.osplatform  # noqa: E402
+import charmhelpers.osplatform  # noqa: E402,F401  (patched below: the units are Ubuntu)
 
 _PLATFORM = mock.patch('charmhelpers.osplatform.get_platform', return_value='ubuntu')
 _PLATFORM.start()

@@ -32,6 +32,7 @@ DEFAULT_REGISTRY = {
 IMAGE_ID = 'sha256:' + 'a' * 64
 IMAGE_CMD = ['serve', '/etc/docker/registry/config.yml']
 
+
 def _production_bcrypt_rounds():
     from charms.layer import registry_auth
     return registry_auth.BCRYPT_ROUNDS

@@ -231,11 +231,13 @@ EXPECTATIONS = [
                          'minimumtls': 'tls1.2'}),
         file_is('/etc/docker/registry/tls/server.crt', CERT_PEM, 0o644),
         file_is('/etc/docker/registry/tls/server.key', KEY_PEM, 0o600),
-        args_has('-v', '/etc/docker/registry/tls/server.crt:/etc/docker/registry/tls/server.crt:ro')),
+        args_has('-v', '/etc/docker/registry/tls/server.crt:'
+                       '/etc/docker/registry/tls/server.crt:ro')),
          base={'tls-key-blob': b64(KEY_PEM)}),
     case('tls-key-blob', b64(KEY_PEM), all_of(
         cfg('http.tls.key', '/etc/docker/registry/tls/server.key'),
-        args_has('-v', '/etc/docker/registry/tls/server.key:/etc/docker/registry/tls/server.key:ro')),
+        args_has('-v', '/etc/docker/registry/tls/server.key:'
+                       '/etc/docker/registry/tls/server.key:ro')),
          base={'tls-cert-blob': b64(CERT_PEM)}),
     case('tls-ca-blob', b64(CA_PEM), file_is('/etc/docker/registry/tls/ca.crt', CA_PEM, 0o644),
          base=BLOBS),

@@ -14,8 +14,6 @@ from unittest import mock
 
 import pytest
 
-import charms
-import charms.layer
 from charms.layer import registry_unit as real_registry_unit
 from registry_testlib import ROOT
 

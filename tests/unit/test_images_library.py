@@ -273,7 +273,7 @@ def test_archive_round_trip_oci_and_docker(tmp_path):
     assert copied.platforms == ['linux/arm64']
     assert dst.tags('loaded') == ['a', 'b']
     pushed = json.loads(dst.manifest('loaded', 'a')[2])
-    assert all(l['mediaType'].endswith('tar.gzip') for l in pushed['layers'])
+    assert all(layer['mediaType'].endswith('tar.gzip') for layer in pushed['layers'])
     (tmp_path / 'junk').write_text('not a tar')
     with pytest.raises(registry_copy.CopyError, match='not a readable tar'):
         registry_copy.archive_kind(str(tmp_path / 'junk'))
