@@ -656,7 +656,8 @@ def t_action_set(ctx, argv):
 def t_action_fail(ctx, argv):
     ctx.action()
     a = Args(argv, [])
-    msg = ' '.join(a.pos) if a.pos else 'action failed without reason given, check action for errors'
+    msg = ' '.join(a.pos) if a.pos else \
+        'action failed without reason given, check action for errors'
     with ctx.update() as d:
         d['action_data']['failed'] = msg
 

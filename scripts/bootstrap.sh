@@ -39,13 +39,13 @@ if ! docker info >/dev/null 2>&1; then
     docker info >/dev/null
 fi
 
-if [ ! -x "$venv/bin/python" ] || ! "$venv/bin/python" -c 'import charms.reactive, passlib, pytest' 2>/dev/null; then
+if [ ! -x "$venv/bin/python" ] || ! "$venv/bin/python" -c 'import charms.reactive, passlib, pytest, flake8' 2>/dev/null; then
     /usr/bin/python3 -m venv --system-site-packages "$venv"
     # Build every wheelhouse entry from its sdist with no cargo/rustc reachable, as on a unit.
     norust_path=$(echo "$PATH" | tr ':' '\n' | grep -v -e cargo -e rustup | paste -sd:)
     PATH=$norust_path "$venv/bin/pip" install -q 'setuptools<82' wheel
     PATH=$norust_path "$venv/bin/pip" install -q --no-binary :all: -r "$here/wheelhouse.txt"
-    "$venv/bin/pip" install -q pytest mock charms.unit_test
+    "$venv/bin/pip" install -q pytest mock charms.unit_test flake8
 fi
 # moto_server, the S3-compatible server of the storage tests, in a venv of its own: its
 # dependencies (Flask, Jinja2 3, ...) would replace the charm's pinned ones.

@@ -10,6 +10,7 @@ cd "$here"
 bash scripts/bootstrap.sh
 bash scripts/build-registry-image.sh registry:2 >/dev/null
 venv=${LOCALJUJU_VENV:-/opt/docker-registry-venv}
+"$venv/bin/python" -m flake8   # .flake8: the line length the code uses
 # The charm under test, built first with charm-tools and the upstream layers (reused while
 # its inputs are unchanged; see tests/support/charm_build.py).
 "$venv/bin/python" -m tests.support.charm_build
