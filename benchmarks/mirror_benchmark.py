@@ -48,6 +48,7 @@ sys.path[:0] = [ROOT, os.path.join(ROOT, 'lib')]
 
 import localjuju  # noqa: E402
 from tests.support import fixtures, upstream  # noqa: E402
+from tests.support.charm_build import built_charm  # noqa: E402
 from tests.functional.conftest import free_port_pair  # noqa: E402
 
 # The charm library runs on Ubuntu units; charmhelpers refuses other platforms on import.
@@ -319,7 +320,8 @@ def main():
     parser.add_argument('--mb', type=float, default=512)
     parser.add_argument('--small', type=int, default=300)
     parser.add_argument('--cases', default='corpus,small,push')
-    parser.add_argument('--charm', default=ROOT, help='the charm layer to deploy')
+    parser.add_argument('--charm', default=None,
+                        help='a built charm to deploy (default: this checkout, built)')
     parser.add_argument('--repos', type=int, default=5000)
     parser.add_argument('--docker', action='store_true')
     args = parser.parse_args()
@@ -339,7 +341,7 @@ def main():
         small = small_images(src, args.small) if 'small' in cases else None
         print('source filled in {:.1f}s'.format(time.monotonic() - started))
         started = time.monotonic()
-        unit = Unit(args.charm, home)
+        unit = Unit(args.charm or built_charm(), home)
         print('unit deployed in {:.1f}s at {}'.format(time.monotonic() - started,
                                                       unit.address), flush=True)
         for case in cases:

@@ -6,8 +6,10 @@ same: `python -m tests.support.charm_build` prints the path of a build that is c
 import fcntl
 import hashlib
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 # What charm-tools takes from this layer (layer.yaml excludes everything else).
@@ -56,8 +58,17 @@ def built_charm():
                     return charm
         except FileNotFoundError:
             pass
-        subprocess.run(['bash', os.path.join(REPO, 'scripts', 'build-charm.sh'), BUILD_ROOT],
-                       check=True, stdout=subprocess.DEVNULL)
+        # Built aside and swapped in, so that a deployment copying the previous build (another
+        # test session of this checkout) never sees half of each.
+        aside = tempfile.mkdtemp(prefix='.next-', dir=BUILD_ROOT)
+        try:
+            subprocess.run(['bash', os.path.join(REPO, 'scripts', 'build-charm.sh'), aside],
+                           check=True, stdout=subprocess.DEVNULL)
+            if os.path.exists(charm):
+                os.rename(charm, os.path.join(aside, 'previous'))
+            os.rename(os.path.join(aside, 'docker-registry'), charm)
+        finally:
+            shutil.rmtree(aside, ignore_errors=True)
         with open(stamp, 'w') as f:
             f.write(wanted + '\n')
     return charm
