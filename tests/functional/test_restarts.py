@@ -9,20 +9,18 @@ address), so the unit binds to its own address (listen-on-unit-address) on a por
 else uses: with the default ":5000" on every address, another model's registry could hold the
 port (ours then crash-loops) or answer our probes in its place.
 """
-import http.client
 import subprocess
 import tempfile
-import threading
 import time
 
 import pytest
 import yaml
 
 from tests.functional.conftest import APP, free_port_pair, http_get
+from tests.support.probe import Prober, http_check
 
 UNIT = APP + '/0'
 PROBE_INTERVAL = 0.02
-PROBE_TIMEOUT = 0.5
 MAX_DOWNTIME = 2.0
 CONFIG_YML = '/etc/docker/registry/config.yml'
 HTPASSWD = '/etc/docker/registry/htpasswd'
@@ -30,71 +28,9 @@ IMAGE = 'test/base:1.0'
 AUTH_UP = (200, 401)  # while basic auth is switched on or off, both mean serving
 
 
-class Prober:
-    """GET /v2/ every 20 ms (new connection each time, short timeout) in a thread;
-    a probe fails on any connection error, timeout, or status not in `up`."""
-
-    def __init__(self, host, port, path='/v2/', auth_header=None, up=(200,)):
-        """up: the statuses that count as serving (401 too while auth is being changed)."""
-        self.host, self.port, self.path, self.up = host, port, path, up
-        self.headers = {'Authorization': auth_header} if auth_header else {}
-        self.results = []  # (monotonic start, ok, detail)
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._loop, daemon=True)
-
-    def _probe(self):
-        conn = http.client.HTTPConnection(self.host, self.port, timeout=PROBE_TIMEOUT)
-        try:
-            conn.request('GET', self.path, headers=self.headers)
-            response = conn.getresponse()
-            response.read()
-            return response.status in self.up, response.status
-        except (OSError, http.client.HTTPException) as error:
-            return False, type(error).__name__
-        finally:
-            conn.close()
-
-    def _loop(self):
-        next_tick = time.monotonic()
-        while not self._stop.is_set():
-            started = time.monotonic()
-            ok, detail = self._probe()
-            self.results.append((started, ok, detail))
-            next_tick = max(next_tick + PROBE_INTERVAL, time.monotonic())
-            self._stop.wait(max(0.0, next_tick - time.monotonic()))
-
-    def successes(self):
-        return sum(1 for _, ok, _ in self.results if ok)
-
-    def __enter__(self):
-        self._thread.start()
-        deadline = time.monotonic() + 10
-        while self.successes() < 3:  # the window must start while the registry serves
-            assert time.monotonic() < deadline, 'registry not answering before the hook: {}'\
-                .format(self.results[-5:])
-            time.sleep(PROBE_INTERVAL)
-        return self
-
-    def __exit__(self, *exc):
-        time.sleep(0.3)  # a tail of probes after the hook returned
-        self._stop.set()
-        self._thread.join(5)
-
-    def failures(self):
-        return [(t, detail) for t, ok, detail in self.results if not ok]
-
-    def longest_gap(self):
-        """Longest time between two consecutive successful probes."""
-        ok_times = [t for t, ok, _ in self.results if ok]
-        return max((b - a for a, b in zip(ok_times, ok_times[1:])), default=0.0)
-
-    def summary(self, label):
-        failures = self.failures()
-        details = sorted({str(d) for _, d in failures})
-        return ('{}: {} probes, {} failed ({:.0f} ms at 20 ms each), longest gap between '
-                'successes {:.0f} ms, failure kinds {}'.format(
-                    label, len(self.results), len(failures),
-                    len(failures) * PROBE_INTERVAL * 1000, self.longest_gap() * 1000, details))
+def probing(host, port, up=(200,)):
+    """GET /v2/ every 20 ms (new connection each time), from a moment the registry serves."""
+    return Prober(http_check(host, port, up=up), interval=PROBE_INTERVAL, wait_serving=True)
 
 
 class Registry:
@@ -137,7 +73,7 @@ class Registry:
         """
         label = ', '.join('{}={}'.format(k, v) for k, v in options.items())
         started = time.monotonic()
-        with Prober(self.host, self.port, up=up) as prober:
+        with probing(self.host, self.port, up=up) as prober:
             self.d.model.config(APP, options)
         label += ' (hook took {:.1f} s)'.format(time.monotonic() - started)
         print('\n' + prober.summary(label))
@@ -268,7 +204,7 @@ def _identical_hooks(registry):
 
 def test_identical_config_changes_nothing(registry):
     before = registry.container()
-    with Prober(registry.host, registry.port) as prober:
+    with probing(registry.host, registry.port) as prober:
         _identical_hooks(registry)
     print('\n' + prober.summary('identical hooks, no auth'))
     assert prober.failures() == [], prober.summary('failed probes')
@@ -283,7 +219,7 @@ def test_identical_config_changes_nothing(registry):
     # Probe without credentials: a 401 proves the registry serves with auth on, and costs
     # no bcrypt check (an authenticated probe spends ~0.25 s of CPU in bcrypt per request
     # and times out under the hooks' load, which would say nothing about restarts).
-    with Prober(registry.host, registry.port, up=(401,)) as prober:
+    with probing(registry.host, registry.port, up=(401,)) as prober:
         _identical_hooks(registry)
     print('\n' + prober.summary('identical hooks, with password'))
     assert prober.failures() == [], prober.summary('failed probes')

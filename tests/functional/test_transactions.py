@@ -11,14 +11,12 @@ without another restart.
 """
 import base64
 import json
-import threading
 import time
-import urllib.error
-import urllib.request
 
 import pytest
 
 from tests.functional.conftest import APP, free_port_pair, pulled_digest, skopeo
+from tests.support.probe import Prober, http_check
 
 pytestmark = pytest.mark.functional
 
@@ -42,49 +40,6 @@ def workload(d):
 def state(d, name='registry'):
     out = d.docker(UNIT, 'inspect', '--format', '{{json .State}}', name, check=False)
     return json.loads(out) if out.strip() else None
-
-
-class Probe:
-    """GET /v2/ every 50 ms in a thread; records (monotonic time, answered)."""
-
-    def __init__(self, netloc):
-        self.url = 'http://{}/v2/'.format(netloc)
-        self.results = []
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-
-    def _run(self):
-        while not self._stop.is_set():
-            try:
-                with urllib.request.urlopen(self.url, timeout=1) as response:
-                    ok = response.headers.get('Docker-Distribution-Api-Version') is not None
-            except urllib.error.HTTPError as error:
-                ok = error.code == 401
-            except OSError:
-                ok = False
-            self.results.append((time.monotonic(), ok))
-            self._stop.wait(0.05)
-
-    def __enter__(self):
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self._stop.set()
-        self._thread.join()
-
-    def outages(self):
-        """[(start, seconds)] of every run of failed probes."""
-        runs, start = [], None
-        for when, ok in self.results:
-            if not ok and start is None:
-                start = when
-            elif ok and start is not None:
-                runs.append((start, when - start))
-                start = None
-        if start is not None:
-            runs.append((start, self.results[-1][0] - start))
-        return runs
 
 
 @pytest.fixture(scope='module')
@@ -146,7 +101,10 @@ def test_a_refused_value_leaves_the_last_good_configuration_serving(reg, case):
     bad, option, prefix = refused_values(d)[case]
     before = d.container_id()
     log_mark = len(d.model.log(UNIT))
-    with Probe(d.netloc) as probe:
+    host, port = d.netloc.rsplit(':', 1)
+    # GET /v2/ every 50 ms; only the registry itself counts as serving.
+    with Prober(http_check(host, int(port), up=(200, 401), registry=True, timeout=1),
+                interval=0.05) as probe:
         time.sleep(0.5)
         d.model.config(APP, bad)
         try:
