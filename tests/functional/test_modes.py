@@ -111,7 +111,8 @@ def test_metrics_scraped_from_debug_port_then_gone_when_off(registry):
     d.config(prometheus_metrics=True)
     try:
         assert_ready(d)
-        url = 'http://127.0.0.1:{}/metrics'.format(d.debug_port)
+        # On the unit's address only (the debug server serves pprof too).
+        url = 'http://{}:{}/metrics'.format(d.address(), d.debug_port)
         before = requests_counted(url)
         for _ in range(3):
             assert http_get('http://{}/v2/'.format(d.netloc))[0] == 200
