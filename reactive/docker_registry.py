@@ -233,8 +233,9 @@ def proxies_changed():
 
 
 @hook('peer-relation-joined', 'peer-relation-departed')
-def peers_changed():
-    # Which unit is active behind the proxy depends on who is there.
+def peers_changed(peers=None):
+    # Which unit is active behind the proxy depends on who is there. (charms.reactive passes
+    # the relation's interface:peer-discovery instance; the addresses come from hookenv.)
     clear_flag('registry.configured')
 
 
