@@ -157,6 +157,11 @@ class EasyRSA(Remote):
             me = self.rec['units'][0]
             ca = self.ca_pem()
             values = {'ca': ca, 'chain': ca}
+            # Like the easyrsa charm, one global client certificate for every related unit
+            # (interface:tls-certificates' deprecated get_client_cert; layer:tls-client
+            # reads it whenever the relation is up).
+            cert, key = self.cert_for('*global*', 'client', [])
+            values['client.cert'], values['client.key'] = cert, key
             for u in self.our_units(rel, self.name):
                 bag = rel['units'].get(u, {})
                 unit_name = decode(bag.get('unit_name')) or u.replace('/', '_')

@@ -34,7 +34,7 @@ from charms.layer import status
 from charms.reactive import (RelationBase, clear_flag, data_changed, endpoint_from_flag, hook,
                              is_flag_set, set_flag, when, when_any, when_not)
 
-from charms.layer import registry_unit, tls_client
+from charms.layer import registry_switch, registry_unit, tls_client
 
 # The statuses this hook asked for, in order (see _report).
 _requested_statuses = []
@@ -84,6 +84,9 @@ def recheck_image():
 
 @hook('upgrade-charm')
 def upgrade_charm():
+    # A switch from the Charmed Kubernetes charm: its flags, stale TLS and docker client
+    # files go; its container, data and htpasswd are adopted (see registry_switch).
+    registry_switch.adopt(hookenv.log)
     # A new revision may render another config or want another image; converging again
     # leaves a container whose fingerprint still matches untouched.
     clear_flag('registry.image.available')

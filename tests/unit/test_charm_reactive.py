@@ -121,6 +121,7 @@ def charm(reactive):
     unit.container_status.return_value = 'running'
     unit.temporary_config_left.return_value = False
     module.registry_unit = unit
+    module.registry_switch = mock.MagicMock(name='registry_switch')
     module.hookenv = mock.MagicMock(name='hookenv')
     at_exit = []
     module.hookenv.atexit.side_effect = lambda callback, *a, **kw: at_exit.append(callback)
@@ -290,6 +291,12 @@ def test_upgrade_charm_clears_image_and_configured(charm):
     charm.reactive.flags.update({'registry.image.available', 'registry.configured'})
     charm.upgrade_charm()
     assert not charm.reactive.flags & {'registry.image.available', 'registry.configured'}
+
+
+def test_upgrade_charm_takes_over_from_the_old_charm_first(charm):
+    # a switch from the Charmed Kubernetes charm is cleaned up before anything converges
+    charm.upgrade_charm()
+    charm.registry_switch.adopt.assert_called_once_with(charm.hookenv.log)
 
 
 def test_get_image_sets_the_flag_and_reports_progress(charm):
