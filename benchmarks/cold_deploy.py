@@ -22,6 +22,7 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)
 
 from localjuju import Model  # noqa: E402
+from tests.functional.conftest import free_port_pair  # noqa: E402
 from tests.support.charm_build import built_charm  # noqa: E402
 
 APP = 'docker-registry'
@@ -49,7 +50,8 @@ def cold_deploy(charm, image_archive, home):
     os.environ['LOCALJUJU_WHEEL_CACHE'] = 'off'
     model = Model(home=home, name='cold-%d' % os.getpid())
     try:
-        model.deploy(charm, APP, config={'registry-port': 25500, 'debug-port': 25501},
+        port, debug = free_port_pair()
+        model.deploy(charm, APP, config={'registry-port': port, 'debug-port': debug},
                      resources={'registry-image': image_archive})
         unit = model.load()['units'][APP + '/0']
         history = unit['history']
