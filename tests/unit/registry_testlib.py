@@ -162,7 +162,8 @@ class FakeDocker:
                      'StartedAt': '2026-11-28T00:00:{:02d}Z'.format(c['starts'])}
             return self._template(args, {
                 '{{json .State}}': json.dumps(state, separators=(',', ':')),
-                '{{json .Config.Labels}}': json.dumps(c['labels'], separators=(',', ':'))})
+                '{{json .Config.Labels}}': json.dumps(c['labels'], separators=(',', ':')),
+                '{{json .Id}}': json.dumps(c.get('id', 'id-of-' + name))})
         if key == 'image inspect':
             ref = args[-1]
             if ref not in self.images:

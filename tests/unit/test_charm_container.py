@@ -212,6 +212,23 @@ def test_another_workloads_container_is_never_touched(fake_docker, labels):
     assert fake_docker.containers['registry']['running']
 
 
+def test_a_taken_over_container_is_replaced_like_ours(fake_docker, tmp_path, monkeypatch):
+    # After a switch, the old charm's container (no label of ours) is this unit's to replace.
+    monkeypatch.setattr(registry_container, 'TAKEN_OVER', str(tmp_path / 'taken-over.json'))
+    fake_docker.add_container('registry', True, {})
+    with pytest.raises(registry_container.NotOurs):
+        apply(spec())
+    assert registry_container.take_over('registry', UNIT)
+    assert registry_container.container_state('registry')['unit'] == UNIT
+    assert apply(spec()) == 'recreated'
+    assert fake_docker.containers['registry']['labels'][registry_container.UNIT_LABEL] == UNIT
+    # Never ours by name alone: another container of that name later is not.
+    assert not registry_container.take_over('registry', UNIT)   # labelled ours already
+    fake_docker.containers['registry'] = dict(fake_docker.containers['registry'],
+                                              labels={}, id='someone-else')
+    assert registry_container.container_state('registry')['unit'] is None
+
+
 def test_apply_removes_leftover_staging_and_previous_containers(fake_docker):
     s = spec()
     fake_docker.add_container('registry', True, dict(OURS, **{FINGERPRINT_LABEL: 'old'}))

@@ -102,8 +102,13 @@ def test_adopt_acts_on_the_unit(tmp_path, monkeypatch):
             mock.patch('charmhelpers.core.hookenv.application_name', return_value='dr'), \
             mock.patch('charmhelpers.core.unitdata.kv', return_value=kv), \
             mock.patch('charms.reactive.flags.get_flags', return_value=sorted(OLD_FLAGS)), \
-            mock.patch('charms.reactive.clear_flag', side_effect=cleared.append):
+            mock.patch('charms.reactive.clear_flag', side_effect=cleared.append), \
+            mock.patch('charmhelpers.core.hookenv.local_unit', return_value='dr/0'), \
+            mock.patch('charms.layer.registry_container.take_over',
+                       return_value=True) as take_over:
         done = sw.adopt(log)
+    take_over.assert_called_once_with('registry', 'dr/0')   # its container: ours to replace
+    assert 'its container (replaced by ours at the next converge)' in done
     assert not (certs_d / '198.51.100.7:5000').exists()
     assert json.loads(daemon.read_text()) == {}
     assert 'charm.docker-registry.configured' in cleared and 'registry.configured' not in cleared

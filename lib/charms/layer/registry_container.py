@@ -15,6 +15,8 @@ from collections import namedtuple
 
 FINGERPRINT_LABEL = 'io.juju.docker-registry.fingerprint'
 UNIT_LABEL = 'io.juju.docker-registry.unit'
+# The unlabelled container this unit took over on a switch from the old charm (take_over).
+TAKEN_OVER = '/var/lib/docker-registry/taken-over-container.json'
 CONFIG_2X = '/etc/docker/registry/config.yml'
 CONFIG_3X = '/etc/distribution/config.yml'
 
@@ -126,21 +128,50 @@ def pull_image(image):
 def container_state(name):
     """{'running', 'fingerprint', 'unit', 'status', 'started'} or None when absent.
 
-    started (docker's StartedAt) changes whenever the engine restarts the container.
+    unit: the unit whose container it is (its label, or a take_over record); started
+    (docker's StartedAt) changes whenever the engine restarts the container.
     """
     try:
         out = docker('container', 'inspect', '--format',
-                     '{{json .State}}\n{{json .Config.Labels}}', name)
+                     '{{json .State}}\n{{json .Config.Labels}}\n{{json .Id}}', name)
     except DockerError:
         return None
-    # JSON never holds a raw newline, so lines separate the two documents.
-    state, labels = out.strip().splitlines()
+    # JSON never holds a raw newline, so lines separate the documents.
+    state, labels, container_id = out.strip().splitlines()
     state, labels = json.loads(state), json.loads(labels) or {}
     # A crash-looping container is "Running" between attempts; it does not serve.
     running = state.get('Running', False) and not state.get('Restarting', False)
     return {'running': running, 'status': state.get('Status', ''),
-            'fingerprint': labels.get(FINGERPRINT_LABEL), 'unit': labels.get(UNIT_LABEL),
+            'fingerprint': labels.get(FINGERPRINT_LABEL),
+            'unit': labels.get(UNIT_LABEL) or _taken_over_by(json.loads(container_id)),
             'started': state.get('StartedAt')}
+
+
+def take_over(name, unit_name):
+    """Record the container called name, which has no unit label (the Charmed Kubernetes
+    charm made it, before a switch to this one), as unit_name's: apply_spec then replaces
+    it like one of ours instead of refusing another workload's. Returns whether it did."""
+    try:
+        out = docker('container', 'inspect', '--format',
+                     '{{json .Config.Labels}}\n{{json .Id}}', name)
+    except DockerError:
+        return False
+    labels, container_id = out.strip().splitlines()
+    if (json.loads(labels) or {}).get(UNIT_LABEL):
+        return False
+    os.makedirs(os.path.dirname(TAKEN_OVER), exist_ok=True)
+    with open(TAKEN_OVER, 'w') as f:
+        json.dump({'id': json.loads(container_id), 'unit': unit_name}, f)
+    return True
+
+
+def _taken_over_by(container_id):
+    try:
+        with open(TAKEN_OVER) as f:
+            record = json.load(f)
+    except (OSError, ValueError):
+        return None
+    return record.get('unit') if record.get('id') == container_id else None
 
 
 class Rejected(Exception):

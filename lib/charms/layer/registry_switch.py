@@ -5,8 +5,8 @@ That charm runs the same registry with the same option names, so most of what it
 adopted as it is; the rest is removed here, once, in the first upgrade-charm hook:
 
   * its container (named registry-name, no labels of ours, `-p port:5000` on docker's bridge)
-    is replaced by ours on the first converge: registry_container.apply_spec replaces the
-    container of that name whatever made it, and keeps the name;
+    is recorded as this unit's (registry_container.take_over), so that the first converge
+    replaces it transactionally, as apply_spec replaces ours, keeping the name;
   * its image data, /srv/registry mounted at /var/lib/registry, is ours too (HOST_DATA);
   * its htpasswd (`htpasswd -B`, same path) is kept while it verifies the configured password,
     so clients keep their credentials; its config.yml (same path) is rewritten;
@@ -29,6 +29,8 @@ import json
 import os
 import subprocess
 from collections import namedtuple
+
+from charms.layer import registry_container
 
 OLD_FLAG_PREFIXES = ('charm.docker-registry.', 'cert-provider.', 'endpoint.cert-provider.',
                      'docker.', 'nvidia-docker.', 'apt.', 'cgroups.modified')
@@ -140,6 +142,9 @@ def adopt(log):
     if not from_old_charm(left.flags, left.kv_keys):
         return []
     done = []
+    if registry_container.take_over(config.get('registry-name') or 'registry',
+                                    hookenv.local_unit()):
+        done.append('its container (replaced by ours at the next converge)')
     for path in steps.files:
         if os.path.lexists(path):
             os.unlink(path)
