@@ -14,5 +14,5 @@ venv=${LOCALJUJU_VENV:-/opt/docker-registry-venv}
 # The charm under test, built first with charm-tools and the upstream layers (reused while
 # its inputs are unchanged; see tests/support/charm_build.py).
 "$venv/bin/python" -m tests.support.charm_build
-# --durations: the slowest tests, to keep the whole run well under 20 minutes.
+# --durations: the slowest tests, to keep the whole run under 30 minutes.
 exec "$venv/bin/python" -m pytest -ra --durations=15 "${@:-tests}"
