@@ -64,11 +64,15 @@ def cold_deploy(charm, image_archive, home):
         model.destroy()
 
 
+def _version(text):
+    return tuple(int(x) for x in re.findall(r'\d+', text)[:3])
+
+
 def pip_steps(wheelhouse, python):
     """layer:basic's pip steps (venv with system packages, pip/setuptools first, then all
     with --no-index --force-reinstall) on python; seconds."""
     env = {'PATH': '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin',
-           'HOME': '/root', 'PIP_CONFIG_FILE': os.devnull}
+           'PIP_CONFIG_FILE': os.devnull}
     specs = []
     for name in sorted(os.listdir(wheelhouse)):
         stem = re.sub(r'(-py[23][^-]*-none-any\.whl|\.tar\.gz|\.zip)$', '', name)
@@ -78,6 +82,11 @@ def pip_steps(wheelhouse, python):
         'pip', 'setuptools', 'setuptools-scm')]
     rest = [s for s in specs if s not in first]
     with tempfile.TemporaryDirectory() as work:
+        # As layer:basic does: setup_requires (charmhelpers' pbr) from the wheelhouse only.
+        env['HOME'] = work
+        with open(os.path.join(work, '.pydistutils.cfg'), 'w') as f:
+            f.write('[easy_install]\nfind_links = file://%s/\nno_index=True\nindex_url=\n'
+                    % wheelhouse)
         venv = os.path.join(work, 'venv')
         start = time.monotonic()
         subprocess.run(['virtualenv', '-p', python, '--never-download',
@@ -85,11 +94,21 @@ def pip_steps(wheelhouse, python):
                        capture_output=True)
         pip = [os.path.join(venv, 'bin', 'pip'), 'install', '-q', '-U', '--no-index',
                '--no-cache-dir', '-f', wheelhouse]
-        subprocess.run(pip + first, check=True, env=env)
+        # layer:basic's _update_if_newer: pip, setuptools, setuptools-scm only when the
+        # wheelhouse's are newer than what virtualenv seeded.
+        listed = subprocess.run([os.path.join(venv, 'bin', 'pip'), 'list', '--format',
+                                 'freeze'], check=True, env=env, capture_output=True,
+                                text=True).stdout
+        seeded = dict(line.lower().replace('_', '-').split('==') for line in listed.split())
+        newer = [spec for spec in first if _version(spec.split('==')[1]) > _version(
+            seeded.get(spec.split('==')[0].lower().replace('_', '-'), '0'))]
+        if newer:
+            subprocess.run(pip + newer, check=True, env=env)
         subprocess.run(pip + ['--force-reinstall'] + rest, check=True, env=env)
         seconds = time.monotonic() - start
+        # (charms.reactive imports charmhelpers.core.host, which refuses non-Ubuntu hosts)
         subprocess.run([os.path.join(venv, 'bin', 'python'), '-c',
-                        'import charms.reactive, charms.templating.jinja2, passlib.hash'],
+                        'import charmhelpers.core.hookenv, jinja2, passlib.hash, yaml'],
                        check=True, env=env)
     return seconds
 
