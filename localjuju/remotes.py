@@ -12,6 +12,7 @@ import tempfile
 
 import yaml
 
+from . import machine as M
 from . import state as S
 
 
@@ -264,8 +265,20 @@ class Nrpe(Remote):
     endpoint = 'nrpe-external-master'
     interface = 'nrpe-external-master'
     role = 'requires'
+    CHECKS_DIR = '/etc/nagios/nrpe.d'
 
     def react(self, st):
+        # The subordinate installs nagios-nrpe-server on the unit's machine, which makes the
+        # folder interface:nrpe-external-master writes the checks to.
+        prepared = self.rec.setdefault('prepared', [])
+        for num, rel in self.relations(st):
+            for unit in self.our_units(rel, self.name):
+                machine = st['machines'].get(str(st['units'].get(unit, {}).get('machine')))
+                if unit in prepared or not machine or not M.pid_alive(machine['holder_pid']):
+                    continue
+                M.ns_run(machine['holder_pid'], ['mkdir', '-p', self.CHECKS_DIR],
+                         capture_output=True)
+                prepared.append(unit)
         self.rec['received'] = self.received_bags(st)
         return []
 
