@@ -85,7 +85,7 @@ V6 = 'fd00::1'
 def test_ipv6_addresses_are_bracketed(hookenv):
     assert registry_config.host_port(V6, 5000) == '[fd00::1]:5000'
     assert registry_config.host_port('', 5000) == ':5000'
-    assert registry_config.host_port('10.0.0.1', 5000) == '10.0.0.1:5000'
+    assert registry_config.host_port('198.51.100.1', 5000) == '198.51.100.1:5000'
     with mock.patch.object(registry_unit, 'unit_address', return_value=V6):
         facts, _ = registry_unit.facts(with_options({'listen-on-unit-address': True,
                                                      'prometheus-metrics': True}))
@@ -116,14 +116,14 @@ def test_haproxy_checks_without_a_client_certificate_when_the_units_require_one(
     # opens the registry): a TLS or HTTP check would fail the handshake and mark every
     # server DOWN, so it checks that the port accepts connections.
     [service] = registry_relations.proxy_services(
-        'docker-registry', [('docker-registry/0', '10.0.0.1')], 5000, True, True,
+        'docker-registry', [('docker-registry/0', '198.51.100.1')], 5000, True, True,
         client_auth=True)
     for server in service['servers']:
         assert 'check-ssl' not in server[3] and 'check' in server[3].split()
     assert not any('httpchk' in option or 'http-check' in option
                    for option in service['service_options'])
     [plain] = registry_relations.proxy_services(
-        'docker-registry', [('docker-registry/0', '10.0.0.1')], 5000, True, True)
+        'docker-registry', [('docker-registry/0', '198.51.100.1')], 5000, True, True)
     assert 'check-ssl verify none' in plain['servers'][0][3]
     assert 'option httpchk GET /v2/' in plain['service_options']
 

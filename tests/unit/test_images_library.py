@@ -516,9 +516,9 @@ def test_hook_tools_read_json_and_pass_values_as_arguments():
     def run(argv, **kwargs):
         calls.append(argv)
         out = {'config-get': '{"registry-port": 5000}', 'network-get': '{}',
-               'unit-get': '10.0.0.9\n', 'relation-ids': '["website:3"]',
+               'unit-get': '198.51.100.9\n', 'relation-ids': '["website:3"]',
                'relation-list': '["haproxy/0"]',
-               'relation-get': '{"private-address": "10.0.0.1"}'}.get(argv[0], '')
+               'relation-get': '{"private-address": "198.51.100.1"}'}.get(argv[0], '')
         return mock.Mock(stdout=out)
 
     with mock.patch.object(hook_tools.subprocess, 'run', side_effect=run), \
@@ -526,8 +526,8 @@ def test_hook_tools_read_json_and_pass_values_as_arguments():
         hook_tools.prefetch()
         assert hook_tools.config() == {'registry-port': 5000}
         assert hook_tools.config() == {'registry-port': 5000}  # read once
-        assert hook_tools.ingress_address('docker-registry') == '10.0.0.9'
-        assert hook_tools.related_addresses('website') == [('haproxy/0', '10.0.0.1')]
+        assert hook_tools.ingress_address('docker-registry') == '198.51.100.9'
+        assert hook_tools.related_addresses('website') == [('haproxy/0', '198.51.100.1')]
         hook_tools.action_set({'a': 'x y', 'b': '1'})
     assert [c[0] for c in calls].count('config-get') == 1
     assert ('action-set', 'a=x y', 'b=1') in calls
