@@ -265,18 +265,19 @@ class Nrpe(Remote):
     endpoint = 'nrpe-external-master'
     interface = 'nrpe-external-master'
     role = 'requires'
-    CHECKS_DIR = '/etc/nagios/nrpe.d'
+    # Where interface:nrpe-external-master writes each check and its export for Nagios.
+    NRPE_DIRS = ('/etc/nagios/nrpe.d', '/var/lib/nagios/export')
 
     def react(self, st):
-        # The subordinate installs nagios-nrpe-server on the unit's machine, which makes the
-        # folder interface:nrpe-external-master writes the checks to.
+        # The subordinate installs nagios-nrpe-server on the unit's machine and prepares
+        # the folders the checks go to.
         prepared = self.rec.setdefault('prepared', [])
         for num, rel in self.relations(st):
             for unit in self.our_units(rel, self.name):
                 machine = st['machines'].get(str(st['units'].get(unit, {}).get('machine')))
                 if unit in prepared or not machine or not M.pid_alive(machine['holder_pid']):
                     continue
-                M.ns_run(machine['holder_pid'], ['mkdir', '-p', self.CHECKS_DIR],
+                M.ns_run(machine['holder_pid'], ['mkdir', '-p', *self.NRPE_DIRS],
                          capture_output=True)
                 prepared.append(unit)
         self.rec['received'] = self.received_bags(st)
