@@ -207,7 +207,7 @@ class Model:
 
     # ---- deploy / units ----------------------------------------------------------------------
 
-    def deploy(self, path='.', app='docker-registry', n=1, config=None, resources=None,
+    def deploy(self, path, app='docker-registry', n=1, config=None, resources=None,
                preload_image=None):
         self._ensure()
         st = self.load()
@@ -858,14 +858,13 @@ class Model:
         staged = self.store.sub('apps', app, 'charm-next')
         self._copy_charm(src, staged)
         meta = self._charm_meta(staged)
-        if not switch and meta['charm_name'] != a['charm_name']:
-            shutil.rmtree(staged)
-            raise LocalJujuError('cannot refresh "%s" to charm "%s": not the same charm '
-                                 '(use --switch)' % (app, meta['charm_name']))
         try:
+            if not switch and meta['charm_name'] != a['charm_name']:
+                raise LocalJujuError('cannot refresh "%s" to charm "%s": not the same charm '
+                                     '(use --switch)' % (app, meta['charm_name']))
             replaced_peers = self._check_endpoints(st, app, a['endpoints'], meta['endpoints'])
         except LocalJujuError:
-            shutil.rmtree(staged)
+            shutil.rmtree(staged)  # the deployed charm stays as it was
             raise
         charm_dir = a['charm_dir']
         shutil.rmtree(charm_dir)
