@@ -39,13 +39,20 @@ if ! docker info >/dev/null 2>&1; then
     docker info >/dev/null
 fi
 
-if [ ! -x "$venv/bin/python" ] || ! "$venv/bin/python" -c 'import charms.reactive, passlib, pytest, flake8' 2>/dev/null; then
+# Made again only when wheelhouse.txt or this recipe changes (charms.reactive cannot even be
+# imported off Ubuntu, so importing is no test of the venv).
+venv_recipe="$(sha256sum "$here/wheelhouse.txt" | cut -d' ' -f1) pytest mock charms.unit_test flake8"
+if [ ! -x "$venv/bin/python" ] || [ "$(cat "$venv/.recipe" 2>/dev/null)" != "$venv_recipe" ]; then
     /usr/bin/python3 -m venv --system-site-packages "$venv"
-    # Build every wheelhouse entry from its sdist with no cargo/rustc reachable, as on a unit.
+    # Build every wheelhouse.txt entry from its sdist with no cargo/rustc reachable, as on a
+    # unit. Their dependencies and build tools come as wheels, as the built charm ships them:
+    # `--no-binary :all:` would also compile Cython from source (2 min) for PyYAML's build.
     norust_path=$(echo "$PATH" | tr ':' '\n' | grep -v -e cargo -e rustup | paste -sd:)
+    entries=$(sed -e 's/#.*//' -e 's/[=<>!~; ].*//' "$here/wheelhouse.txt" | grep . | paste -sd,)
     PATH=$norust_path "$venv/bin/pip" install -q 'setuptools<82' wheel
-    PATH=$norust_path "$venv/bin/pip" install -q --no-binary :all: -r "$here/wheelhouse.txt"
+    PATH=$norust_path "$venv/bin/pip" install -q --no-binary "$entries" -r "$here/wheelhouse.txt"
     "$venv/bin/pip" install -q pytest mock charms.unit_test flake8
+    echo "$venv_recipe" > "$venv/.recipe"
 fi
 # moto_server, the S3-compatible server of the storage tests, in a venv of its own: its
 # dependencies (Flask, Jinja2 3, ...) would replace the charm's pinned ones.
