@@ -7,7 +7,8 @@ from . import state as S
 from .errors import LocalJujuError
 
 MAX_EVENTS = 2000
-# Hooks that say "something changed": one waiting already covers a second.
+# Besides -relation-changed, the hooks that only say "look again": one already waiting in
+# the queue covers a second.
 COALESCED = ('config-changed', 'leader-settings-changed')
 
 
