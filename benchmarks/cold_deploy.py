@@ -19,13 +19,12 @@ import tempfile
 import time
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, REPO)
+sys.path[:0] = [REPO, os.path.join(REPO, 'tools')]  # as pytest.ini
 
 from localjuju import Model  # noqa: E402
-from tests.functional.conftest import free_port_pair  # noqa: E402
 from tests.support.charm_build import built_charm  # noqa: E402
+from tests.support.deployment import APP, free_port_pair  # noqa: E402
 
-APP = 'docker-registry'
 PYENV = '/root/.pyenv/versions'
 
 

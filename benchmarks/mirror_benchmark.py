@@ -44,12 +44,12 @@ from contextlib import nullcontext
 from unittest import mock
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path[:0] = [ROOT, os.path.join(ROOT, 'lib')]
+sys.path[:0] = [ROOT, os.path.join(ROOT, 'tools'), os.path.join(ROOT, 'lib')]  # as pytest.ini
 
 import localjuju  # noqa: E402
 from tests.support import fixtures, upstream  # noqa: E402
 from tests.support.charm_build import built_charm  # noqa: E402
-from tests.functional.conftest import free_port_pair  # noqa: E402
+from tests.support.deployment import free_port_pair  # noqa: E402
 
 # The charm library runs on Ubuntu units; charmhelpers refuses other platforms on import.
 mock.patch('charmhelpers.osplatform.get_platform', return_value='ubuntu').start()

@@ -1,9 +1,1 @@
-import pytest
-
-from tests.support.charm_build import built_charm
-
-
-@pytest.fixture(scope='session')
-def charm_path():
-    """The built charm (charm-tools with the upstream layers), current with the sources."""
-    return built_charm()
+from tests.support.fixtures import charm_path  # noqa: F401  (the build under test)

@@ -11,18 +11,16 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
+from charms.layer import registry_api
 
 from localjuju import machine as runner_machine
-from tests.functional.conftest import APP, free_port_pair
+from tests.support.deployment import APP, free_port_pair
 
-sys.path.insert(0, os.path.join(os.path.dirname(__file__), '..', '..', 'lib'))
-from charms.layer import registry_api  # noqa: E402
 
 pytestmark = pytest.mark.functional
 

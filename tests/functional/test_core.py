@@ -21,8 +21,8 @@ import urllib.request
 
 import pytest
 
-from tests.functional.conftest import (APP, free_port_pair, http_get, port_free, pulled_digest,
-                                      skopeo)
+from tests.support.clients import http_get, pulled_digest, skopeo
+from tests.support.deployment import APP, free_port_pair, port_free
 
 pytestmark = pytest.mark.functional
 

@@ -9,12 +9,12 @@ import socket
 
 import pytest
 
-from tests.functional.conftest import APP, free_port_pair, http_get, pulled_digest, skopeo
+from tests.support.clients import http_get, pulled_digest
+from tests.support.deployment import APP
 
 pytestmark = pytest.mark.functional
 
 UNIT = APP + '/0'
-NO_TLS = ('--src-tls-verify=false', '--dest-tls-verify=false')
 
 
 def workload(d):
@@ -29,17 +29,8 @@ def hooks_ok(d, mark):
 
 
 @pytest.fixture(scope='module')
-def reg(deploy_factory, upstream_registry, small_corpus):
-    port, debug = free_port_pair()
-    d = deploy_factory(config={'registry-port': port, 'debug-port': debug})
-    d.port, d.debug_port = port, debug
-    d.netloc = '{}:{}'.format(d.address(), port)
-    d.ready = 'Ready at {} (http)'.format(d.netloc)
-    d.seed_ref = d.netloc + '/hard/seed:1.0'
-    d.seed_digest = small_corpus.entry('test/base').digest
-    assert workload(d) == ('active', d.ready), d.model.status_history(UNIT)
-    skopeo('copy', *NO_TLS, 'docker://' + upstream_registry.ref('test/base:1.0'),
-           'docker://' + d.seed_ref)
+def reg(seeded_deploy, upstream_registry):
+    d = seeded_deploy(upstream_registry, 'hard')
     yield d
     d.model.destroy()
 

@@ -5,7 +5,7 @@ import os
 
 import pytest
 
-from tests.functional.conftest import APP, free_port_pair
+from tests.support.deployment import APP, free_port_pair
 
 pytestmark = pytest.mark.functional
 

@@ -14,8 +14,8 @@ import urllib.request
 
 import pytest
 
-from tests.functional.conftest import (APP, free_port_pair, http_get, port_free, pulled_digest,
-                                      skopeo)
+from tests.support.clients import http_get, pulled_digest, skopeo
+from tests.support.deployment import APP, port_free
 from tests.support.forward_proxy import ForwardProxy
 from tests.support.upstream import UpstreamRegistry, free_port
 
@@ -71,15 +71,8 @@ def upstream(small_corpus, tmp_path_factory):
 
 
 @pytest.fixture(scope='module')
-def d(deploy_factory, upstream, small_corpus):
-    port, debug = free_port_pair()
-    dep = deploy_factory(config={'registry-port': port, 'debug-port': debug})
-    dep.port, dep.debug_port = port, debug
-    dep.netloc = '{}:{}'.format(dep.address(), port)
-    dep.seed_ref = dep.netloc + '/modes/seed:1.0'
-    dep.seed_digest = small_corpus.entry('test/base').digest
-    assert_ready(dep)
-    copy(upstream.ref('test/base:1.0'), dep.seed_ref, creds=upstream.creds)
+def d(seeded_deploy, upstream):
+    dep = seeded_deploy(upstream, 'modes')
     yield dep
     dep.model.destroy()
 

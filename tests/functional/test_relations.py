@@ -16,7 +16,8 @@ import tempfile
 
 import pytest
 
-from tests.functional.conftest import APP, free_port_pair, skopeo
+from tests.support.clients import skopeo
+from tests.support.deployment import APP, free_port_pair
 from tests.support.containerd import PrivateContainerd
 from tests.support.haproxy import HAProxy
 

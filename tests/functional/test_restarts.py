@@ -16,7 +16,8 @@ import time
 import pytest
 import yaml
 
-from tests.functional.conftest import APP, free_port_pair, http_get
+from tests.support.clients import http_get
+from tests.support.deployment import APP, free_port_pair
 from tests.support.probe import Prober, http_check
 
 UNIT = APP + '/0'

@@ -11,7 +11,8 @@ import urllib.request
 
 import pytest
 
-from tests.functional.conftest import APP, free_port_pair, pulled_digest, skopeo
+from tests.support.clients import pulled_digest, skopeo
+from tests.support.deployment import APP, free_port_pair
 
 pytestmark = pytest.mark.functional
 

@@ -20,7 +20,8 @@ import time
 
 import pytest
 
-from tests.functional.conftest import APP, free_port_pair, skopeo
+from tests.support.clients import skopeo
+from tests.support.deployment import APP, free_port_pair
 from tests.support.ca import TestCA
 from tests.support.containerd import PrivateContainerd
 from tests.support.probe import Prober, http_check, unverified_tls

@@ -15,13 +15,13 @@ import time
 
 import pytest
 
-from tests.functional.conftest import APP, free_port_pair, pulled_digest, skopeo
+from tests.support.clients import pulled_digest
+from tests.support.deployment import APP
 from tests.support.probe import Prober, http_check
 
 pytestmark = pytest.mark.functional
 
 UNIT = APP + '/0'
-NO_TLS = ('--src-tls-verify=false', '--dest-tls-verify=false')
 S3_SECRET = 'S3-secret/key-never-shown'
 # The longest the port may go unanswered while a refused container tries to start: its
 # start, the registry's exit, the old container's start.
@@ -43,17 +43,8 @@ def state(d, name='registry'):
 
 
 @pytest.fixture(scope='module')
-def reg(deploy_factory, upstream_registry, small_corpus, test_ca):
-    port, debug = free_port_pair()
-    d = deploy_factory(config={'registry-port': port, 'debug-port': debug})
-    d.port = port
-    d.netloc = '{}:{}'.format(d.address(), port)
-    d.ready = 'Ready at {} (http)'.format(d.netloc)
-    d.seed_ref = d.netloc + '/tx/seed:1.0'
-    d.seed_digest = small_corpus.entry('test/base').digest
-    assert workload(d) == ('active', d.ready), d.model.status_history(UNIT)
-    skopeo('copy', *NO_TLS, 'docker://' + upstream_registry.ref('test/base:1.0'),
-           'docker://' + d.seed_ref)
+def reg(seeded_deploy, upstream_registry, test_ca):
+    d = seeded_deploy(upstream_registry, 'tx')
     server = test_ca.server_cert('tx-server', [d.address()])
     d.tls_blobs = {'tls-cert-blob': b64(server.cert.read_bytes()),
                    'tls-key-blob': b64(server.key.read_bytes()),

@@ -4,7 +4,7 @@ a tiny charm without machines."""
 import pytest
 
 from localjuju import Model, addresses
-from test_runner_support import write_charm
+from tests.support.fake_charm import write_charm
 
 
 @pytest.fixture(autouse=True)

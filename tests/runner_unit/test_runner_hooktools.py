@@ -4,7 +4,7 @@ import os
 import subprocess
 import sys
 
-from test_runner_support import write_charm
+from tests.support.fake_charm import write_charm
 
 from localjuju import Model
 from localjuju import state as S

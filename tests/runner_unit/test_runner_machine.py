@@ -6,7 +6,7 @@ import textwrap
 
 import pytest
 
-from test_runner_support import COMMON
+from tests.support.fake_charm import COMMON
 
 from localjuju import Model
 from localjuju import machine as M

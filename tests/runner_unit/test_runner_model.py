@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from test_runner_support import hooks_log, write_charm
+from tests.support.fake_charm import hooks_log, write_charm
 
 from localjuju import LocalJujuError, Model
 from localjuju.cli import main as cli_main

@@ -3,6 +3,8 @@
     from tests.support.fixtures import *  # noqa: F401,F403
 
 Session fixtures
+  charm_path              the built charm (charm-tools with the upstream layers),
+                          current with the sources (tests.support.charm_build).
   support_cache_dir       Path of the cache dir ($DOCKER_REGISTRY_TEST_CACHE,
                           default /var/tmp/docker-registry-test-cache); reused
                           across runs (the registry image archive, corpora).
@@ -33,6 +35,7 @@ import pytest
 
 from . import ca as _ca
 from . import containers, images
+from .charm_build import built_charm
 from .upstream import UpstreamRegistry
 
 CACHE_ENV = "DOCKER_REGISTRY_TEST_CACHE"
@@ -51,6 +54,11 @@ def corpus(total_mb, base_dir=None, **kw):
     name = "corpus-%gmb" % total_mb
     with containers.file_lock(base / (".%s.lock" % name)):
         return images.standard_set(total_mb, base / name, **kw)
+
+
+@pytest.fixture(scope="session")
+def charm_path():
+    return built_charm()
 
 
 @pytest.fixture(scope="session")

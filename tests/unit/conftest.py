@@ -3,12 +3,10 @@
 Set-up done here, before any test module imports charm code:
   * charmhelpers refuses to import core.host / fetch unless the platform is Ubuntu: pretend
     it is (the machines the charm runs on are);
-  * the charm's ``lib`` is importable (as layer:basic makes it in a hook);
   * CHARM_DIR points at the repository root;
   * charms.templating.jinja2.render() reads ``hookenv.config()`` (config-get): answer {}.
 """
 import os
-import sys
 from pathlib import Path
 from unittest import mock
 
@@ -16,11 +14,6 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 LIB = ROOT / 'lib'
-HERE = Path(__file__).resolve().parent
-
-for _path in (str(LIB), str(HERE)):
-    if _path not in sys.path:
-        sys.path.insert(0, _path)
 os.environ['CHARM_DIR'] = str(ROOT)
 
 import charmhelpers.osplatform  # noqa: E402,F401  (patched below: the units are Ubuntu)
@@ -40,7 +33,7 @@ import charms  # noqa: E402
 if str(LIB / 'charms') not in list(charms.__path__):
     charms.__path__.append(str(LIB / 'charms'))
 
-import registry_testlib  # noqa: E402
+from tests.support import registry_testlib  # noqa: E402
 
 
 def pytest_unconfigure(config):
@@ -110,7 +103,7 @@ def host_dirs(tmp_path):
 def hookenv():
     """registry_unit.hookenv with the config and addresses mocked."""
     from charms.layer import registry_unit
-    from registry_testlib import UNIT_ADDRESS, defaults
+    from tests.support.registry_testlib import UNIT_ADDRESS, defaults
     h = registry_unit.hookenv
     with mock.patch.multiple(h, config=mock.DEFAULT, resource_get=mock.DEFAULT,
                              network_get=mock.DEFAULT, unit_private_ip=mock.DEFAULT,

@@ -9,8 +9,8 @@ import pytest
 from charms.layer import registry_container, registry_service
 from charms.layer.registry_container import (FINGERPRINT_LABEL, DockerError,
                                              apply_spec, container_spec)
-from registry_testlib import (IMAGE_CMD, IMAGE_ID, TEMPLATES, UNIT, UNIT_ADDRESS, defaults,
-                              with_options)
+from tests.support.registry_testlib import (IMAGE_CMD, IMAGE_ID, TEMPLATES, UNIT, UNIT_ADDRESS,
+                                            defaults, with_options)
 
 MOUNTS = [('/etc/docker/registry/config.yml', '/etc/docker/registry/config.yml', True)]
 ENV = '/etc/docker/registry/registry.env'
@@ -82,7 +82,7 @@ def test_no_secret_on_the_command_line():
     config = with_options({'auth-basic-password': 'hunter2', 'cache-remoteurl': 'https://u.x',
                            'cache-username': 'u', 'cache-password': 'cachepw',
                            'registry-http-proxy': 'http://user:proxypw@proxy:3128'})
-    from registry_testlib import run
+    from tests.support.registry_testlib import run
     args = ' '.join(run(config).args)
     for secret in ('hunter2', 'cachepw', 'proxypw', 'shared-http-secret'):
         assert secret not in args

@@ -6,7 +6,7 @@ import pytest
 
 from charms.layer import registry_config, registry_relations, registry_tls, registry_unit
 from charms.layer.registry_validation import normalize, validate
-from registry_testlib import UNIT_ADDRESS, run, with_options
+from tests.support.registry_testlib import UNIT_ADDRESS, run, with_options
 
 
 def problems(config):

@@ -4,7 +4,7 @@ from passlib.hash import bcrypt
 
 from charms.layer import registry_service
 from charms.layer.registry_auth import htpasswd_content
-from registry_testlib import run, with_options
+from tests.support.registry_testlib import run, with_options
 
 
 def test_entry_is_bcrypt_and_verifies():

@@ -14,8 +14,9 @@ import pytest
 from passlib.apache import HtpasswdFile
 
 from charms.layer import registry_config, registry_service
-from registry_testlib import (CA_PEM, CERT_PEM, DEFAULT_REGISTRY, KEY_PEM, UNIT_ADDRESS, b64,
-                              option_definitions, run, with_options)
+from tests.support.registry_testlib import (CA_PEM, CERT_PEM, DEFAULT_REGISTRY, KEY_PEM,
+                                            UNIT_ADDRESS, b64, option_definitions, run,
+                                            with_options)
 
 S3 = {'storage-s3-bucket': 'images', 'storage-s3-region': 'us-east-1',
       'storage-s3-accesskey': 'AKIA', 'storage-s3-secretkey': 'secret'}
@@ -406,7 +407,7 @@ def test_metrics_off_publishes_no_debug_port():
 
 
 def test_distribution_3_images_read_their_config_elsewhere(defaults):
-    from registry_testlib import TEMPLATES, UNIT
+    from tests.support.registry_testlib import TEMPLATES, UNIT
     r = run(defaults)
     spec = registry_service.desired_container(
         defaults, r.facts, UNIT, ('sha256:' + 'b' * 64, ['serve', '/etc/distribution/config.yml']),

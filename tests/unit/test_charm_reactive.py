@@ -15,7 +15,7 @@ from unittest import mock
 import pytest
 
 from charms.layer import registry_unit as real_registry_unit
-from registry_testlib import ROOT
+from tests.support.registry_testlib import ROOT
 
 HANDLERS_FILE = ROOT / 'reactive' / 'docker_registry.py'
 

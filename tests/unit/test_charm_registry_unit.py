@@ -7,7 +7,7 @@ from unittest import mock
 import pytest
 
 from charms.layer import registry_container, registry_service, registry_tls, registry_unit
-from registry_testlib import IMAGE_CMD, IMAGE_ID, UNIT_ADDRESS, defaults, with_options
+from tests.support.registry_testlib import IMAGE_CMD, IMAGE_ID, UNIT_ADDRESS, defaults, with_options
 
 
 # --- ensure_image ---------------------------------------------------------------------------
@@ -177,7 +177,7 @@ def test_configure_when_the_registry_does_not_answer(converging):
 
 
 def test_configure_reports_https_with_http_host(converging):
-    from registry_testlib import CERT_PEM, KEY_PEM, b64
+    from tests.support.registry_testlib import CERT_PEM, KEY_PEM, b64
     converging['hookenv']['config'].return_value = with_options({
         'tls-cert-blob': b64(CERT_PEM), 'tls-key-blob': b64(KEY_PEM),
         'http-host': 'https://registry.example.com/'})

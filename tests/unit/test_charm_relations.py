@@ -5,7 +5,7 @@ from unittest import mock
 import pytest
 
 from charms.layer import registry_relations, registry_unit
-from registry_testlib import with_options
+from tests.support.registry_testlib import with_options
 
 PLUGINS = '/usr/lib/nagios/plugins/'
 

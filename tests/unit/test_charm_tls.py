@@ -9,7 +9,7 @@ import pytest
 
 from charms.layer import registry_service, registry_tls, registry_unit
 from charms.layer.registry_validation import ConfigProblem
-from registry_testlib import b64, with_options
+from tests.support.registry_testlib import b64, with_options
 from tests.support.ca import TestCA
 
 NOW = datetime.datetime(2026, 11, 28, 12, 0, 0)
@@ -188,7 +188,7 @@ def test_the_request_names_every_address_clients_use():
 
 @pytest.fixture
 def configuring(hookenv, fake_docker):
-    from registry_testlib import IMAGE_CMD, IMAGE_ID
+    from tests.support.registry_testlib import IMAGE_CMD, IMAGE_ID
     fake_docker.images['registry:2'] = (IMAGE_ID, IMAGE_CMD)
     with mock.patch.object(registry_service, 'converge', return_value='started') as converge, \
             mock.patch.object(registry_service, 'ready', return_value=True), \
@@ -231,7 +231,7 @@ def test_with_client_auth_the_unit_makes_and_trusts_its_own_client_certificate(
         fake_docker, host_dirs, pki):
     import os
     import ssl
-    from registry_testlib import IMAGE_CMD, IMAGE_ID, TEMPLATES, UNIT
+    from tests.support.registry_testlib import IMAGE_CMD, IMAGE_ID, TEMPLATES, UNIT
     from charms.layer.registry_config import Facts, TlsSettings
     config = with_options({'tls-cert-blob': b64(pki['cert']), 'tls-key-blob': b64(pki['key']),
                            'tls-ca-blob': b64(pki['ca']), 'tls-client-auth': True})

@@ -10,7 +10,8 @@ import pytest
 from charms.layer import registry_container, registry_http, registry_rejection, \
     registry_service, registry_unit
 from charms.layer.registry_config import Facts
-from registry_testlib import IMAGE_CMD, IMAGE_ID, TEMPLATES, UNIT, UNIT_ADDRESS, with_options
+from tests.support.registry_testlib import (IMAGE_CMD, IMAGE_ID, TEMPLATES, UNIT, UNIT_ADDRESS,
+                                            with_options)
 
 REGION_PANIC = ('time="2026-12-06T02:00:00Z" level=info msg="redis not configured"\n'
                 'panic: invalid region provided: nowhere-1\n\ngoroutine 1 [running]:\n'

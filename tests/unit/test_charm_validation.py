@@ -2,7 +2,7 @@
 import pytest
 
 from charms.layer.registry_validation import ConfigProblem, describe, validate
-from registry_testlib import CA_PEM, CERT_PEM, KEY_PEM, b64, defaults, with_options
+from tests.support.registry_testlib import CA_PEM, CERT_PEM, KEY_PEM, b64, defaults, with_options
 
 TOKEN = {'auth-token-realm': 'https://auth.example.com/token/',
          'auth-token-service': 'registry', 'auth-token-issuer': 'issuer',

@@ -5,7 +5,7 @@ import pytest
 from passlib.apache import HtpasswdFile
 
 from charms.layer import registry_service
-from registry_testlib import CA_PEM, DEFAULT_REGISTRY, b64, run, with_options
+from tests.support.registry_testlib import CA_PEM, DEFAULT_REGISTRY, b64, run, with_options
 
 NASTY = 'a: b # c \' d " {e} [f] &g *h !i %j |k >l @m `n\nsecond: line\t\\end'
 

@@ -3,7 +3,7 @@ import pytest
 
 from charms.layer import registry_config, registry_storage
 from charms.layer.registry_validation import validate
-from registry_testlib import run, with_options
+from tests.support.registry_testlib import run, with_options
 
 S3 = {'storage-s3-bucket': 'images', 'storage-s3-region': 'us-east-1',
       'storage-s3-accesskey': 'AKIA', 'storage-s3-secretkey': 'secret'}

@@ -5,7 +5,8 @@ import sys
 
 import yaml
 
-from .model import LocalJujuError, Model
+from .errors import LocalJujuError
+from .model import Model
 
 
 def _dump(data, fmt='yaml'):
@@ -23,15 +24,6 @@ def _kv(items):
             raise LocalJujuError('expected key=value, got "%s"' % it)
         out[k] = v
     return out
-
-
-def _config_values(items):
-    return {k: v for k, v in _kv(items).items()}
-
-
-def _short_status(st):
-    """The status view printed by the CLI (juju-like, relation data included)."""
-    return st
 
 
 def parser():
@@ -127,11 +119,11 @@ def main(argv=None):
                 if not eq:
                     raise LocalJujuError('--resource expects NAME=PATH')
                 res[k] = path
-            m.deploy(args.path, args.app, n=args.num_units, config=_config_values(args.config),
+            m.deploy(args.path, args.app, n=args.num_units, config=_kv(args.config),
                      resources=res, preload_image=args.preload_image)
             _dump(m.status())
         elif v == 'config':
-            out = m.config(args.app, _config_values(args.values), args.reset)
+            out = m.config(args.app, _kv(args.values), args.reset)
             if not args.values and not args.reset:
                 _dump(out)
         elif v in ('integrate', 'relate'):
@@ -156,7 +148,7 @@ def main(argv=None):
             _dump({args.unit: out}, fmt)
             return 0 if r['status'] == 'completed' else 1
         elif v == 'status':
-            _dump(_short_status(m.status()), fmt)
+            _dump(m.status(), fmt)
         elif v == 'hook':
             r = m.hook(args.unit, args.hook, rel=args.relation, remote=args.remote_unit)
             _dump(r)

@@ -1,11 +1,6 @@
 """Helpers for the localjuju runner tests (no tests here): a tiny fake charm with bash hooks."""
 import os
-import sys
 import textwrap
-
-REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-if REPO not in sys.path:
-    sys.path.insert(0, REPO)
 
 
 HOOKS = [

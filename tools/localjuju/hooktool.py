@@ -13,12 +13,17 @@ leader-set, application-version-set) are recorded as pending in the context file
 committed to the model state by the runner when the hook exits 0.
 """
 import contextlib
-import fcntl
 import json
 import os
 import re
 import sys
 import time
+
+if __name__ == '__main__':
+    # Run as a hook tool, through a symlink named after it: the package is this real
+    # file's folder, and its parent the import path.
+    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.realpath(__file__))))
+from localjuju import state as S
 
 TOOLS = [
     'config-get', 'relation-ids', 'relation-list', 'relation-get', 'relation-set', 'unit-get',
@@ -45,50 +50,6 @@ def _yaml():
         site.main()
         import yaml
     return yaml
-
-
-# ---- minimal state access (kept free of heavy imports: this runs per tool call) ----------
-
-class S:
-    @staticmethod
-    def read_json(path, default=None):
-        try:
-            with open(path) as f:
-                return json.load(f)
-        except FileNotFoundError:
-            return default
-
-    @staticmethod
-    def write_json(path, obj):
-        tmp = '%s.tmp-%d' % (path, os.getpid())
-        with open(tmp, 'w') as f:
-            json.dump(obj, f, indent=1, sort_keys=True)
-        os.rename(tmp, path)
-
-    @staticmethod
-    def rel_num(rid):
-        return str(rid).rsplit(':', 1)[-1]
-
-    @staticmethod
-    def app_of(unit):
-        return unit.split('/')[0]
-
-
-class Store:
-    def __init__(self, path):
-        self.path = path
-
-    def load(self):
-        st = S.read_json(os.path.join(self.path, 'state.json'))
-        if st is None:
-            raise ToolError('no model state at %s' % self.path)
-        return st
-
-    def log(self, unit, line):
-        p = os.path.join(self.path, 'logs', unit.replace('/', '-') + '.log')
-        os.makedirs(os.path.dirname(p), exist_ok=True)
-        with open(p, 'a') as f:
-            f.write('%s %s\n' % (time.strftime('%Y-%m-%d %H:%M:%S'), line))
 
 
 # ---- output formatting ----------------------------------------------------------------------
@@ -175,7 +136,7 @@ class Ctx:
         self.data = S.read_json(path)
         if self.data is None:
             raise ToolError('context file %s is gone (hook already finished?)' % path)
-        self.store = Store(self.data['model_dir'])
+        self.store = S.Store(self.data['model_dir'])
         self._st = None
         self.unit = self.data['unit']
         self.app = S.app_of(self.unit)
@@ -183,19 +144,18 @@ class Ctx:
     @property
     def st(self):
         if self._st is None:
-            self._st = self.store.load()
+            try:
+                self._st = self.store.load()
+            except FileNotFoundError as e:
+                raise ToolError(str(e))
         return self._st
 
     @contextlib.contextmanager
     def update(self):
-        fd = os.open(self.path + '.lock', os.O_RDWR | os.O_CREAT, 0o644)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX)
+        with S.flock(self.path + '.lock'):
             self.data = S.read_json(self.path)
             yield self.data
             S.write_json(self.path, self.data)
-        finally:
-            os.close(fd)
 
     @property
     def pending(self):
@@ -216,31 +176,23 @@ class Ctx:
         return num, rel
 
     def unit_bag(self, num, rel, unit):
-        bag = dict(rel['units'].get(unit, {}))
+        bag = rel['units'].get(unit, {})
         if unit == self.unit:
-            for k, v in self.pending['rel_units'].get(num, {}).items():
-                if v is None:
-                    bag.pop(k, None)
-                else:
-                    bag[k] = v
-        return bag
+            return S.merged(bag, self.pending['rel_units'].get(num, {}))
+        return dict(bag)
 
     def app_bag(self, num, rel, app):
-        bag = dict(rel['apps'].get(app, {}))
+        bag = rel['apps'].get(app, {})
         if app == self.app:
-            for k, v in self.pending['rel_apps'].get(num, {}).items():
-                if v is None:
-                    bag.pop(k, None)
-                else:
-                    bag[k] = v
-        return bag
+            return S.merged(bag, self.pending['rel_apps'].get(num, {}))
+        return dict(bag)
 
     def visible_units(self, rel):
         """Units of the other side of rel (other peers for a peer relation) in scope."""
         departing = self.data.get('departing_unit')
         seen = rel.get('seen', {}).get(self.unit, [])
         return sorted((u for u in seen if u != self.unit and u != departing),
-                      key=unit_sort_key)
+                      key=S.unit_sort_key)
 
     def address(self):
         return self.me()['address']
@@ -257,13 +209,8 @@ class Ctx:
         return self.st['apps'][self.app].get('leader') == self.unit
 
     def leader_settings(self):
-        s = dict(self.st['apps'][self.app].get('leader_settings', {}))
-        for k, v in self.pending['leader'].items():
-            if v is None:
-                s.pop(k, None)
-            else:
-                s[k] = v
-        return s
+        return S.merged(self.st['apps'][self.app].get('leader_settings', {}),
+                        self.pending['leader'])
 
     def ports(self):
         p = self.pending.get('ports')
@@ -274,11 +221,6 @@ class Ctx:
         if not aid:
             raise ToolError('not running an action')
         return self.st['actions'][aid]
-
-
-def unit_sort_key(u):
-    a, _, n = u.partition('/')
-    return (a, int(n) if n.isdigit() else 0)
 
 
 # ---- the tools ------------------------------------------------------------------------------
@@ -302,7 +244,7 @@ def t_relation_ids(ctx, argv):
     if not ep:
         raise ToolError('no endpoint name specified', 2)
     ids = []
-    for num, rel in sorted(ctx.st['relations'].items(), key=lambda kv: int(kv[0])):
+    for num, rel in S.by_number(ctx.st['relations']):
         if rel['endpoints'].get(ctx.app) == ep:
             ids.append('%s:%s' % (ep, num))
     emit(ids, fmt)

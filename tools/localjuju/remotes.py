@@ -39,7 +39,7 @@ class Remote:
         os.makedirs(self.dir, exist_ok=True)
 
     def relations(self, st):
-        for num, rel in sorted(st['relations'].items(), key=lambda kv: int(kv[0])):
+        for num, rel in S.by_number(st['relations']):
             if self.name in rel['endpoints'] and not rel.get('broken'):
                 yield num, rel
 
@@ -49,15 +49,11 @@ class Remote:
                       key=lambda u: int(u.split('/')[1]))
 
     def set_bag(self, rel, unit, values):
-        """Update a remote unit's bag; None deletes. Return True if anything changed."""
-        bag = rel['units'].setdefault(unit, {})
-        before = dict(bag)
-        for k, v in values.items():
-            if v is None or v == '':
-                bag.pop(k, None)
-            else:
-                bag[k] = v
-        return bag != before
+        """Update a remote unit's bag; None or '' deletes. Return True if anything changed."""
+        before = rel['units'].get(unit, {})
+        rel['units'][unit] = S.merged(before, {k: None if v == '' else v
+                                               for k, v in values.items()})
+        return rel['units'][unit] != before
 
     def react(self, st):
         """Return a list of (relation number, remote unit) whose bag changed."""

@@ -128,14 +128,18 @@ class Store:
     def sub(self, *parts):
         return os.path.join(self.path, *parts)
 
+    def log_path(self, unit):
+        """The unit's log: hook output, juju-log lines and the runner's notes."""
+        return self.sub('logs', unit.replace('/', '-') + '.log')
+
     def log(self, unit, line):
-        path = self.sub('logs', unit.replace('/', '-') + '.log')
+        path = self.log_path(unit)
         os.makedirs(os.path.dirname(path), exist_ok=True)
         with open(path, 'a') as f:
             f.write('%s %s\n' % (time.strftime('%Y-%m-%d %H:%M:%S'), line))
 
 
-# ---- relation helpers shared by the runner and the hook tools -------------------------------
+# ---- helpers shared by the runner and the hook tools -------------------------------
 
 def rel_num(rid):
     """'website:3' or '3' or 3 -> '3' (the key used in state['relations'])."""
@@ -151,6 +155,29 @@ def rel_id_for(st, num, app):
 
 def app_of(unit):
     return unit.split('/')[0]
+
+
+def by_number(records):
+    """(number, record) pairs of relations or machines (keyed '0', '1', ...), oldest first."""
+    return sorted(records.items(), key=lambda kv: int(kv[0]))
+
+
+def unit_sort_key(unit):
+    """'app/10' after 'app/9'."""
+    a, _, n = unit.partition('/')
+    return (a, int(n) if n.isdigit() else 0)
+
+
+def merged(bag, changes):
+    """bag with changes applied, where None deletes the key (what relation-set and
+    leader-set record for an empty value)."""
+    out = dict(bag)
+    for k, v in changes.items():
+        if v is None:
+            out.pop(k, None)
+        else:
+            out[k] = v
+    return out
 
 
 def unit_display_status(u):
