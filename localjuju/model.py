@@ -208,7 +208,9 @@ class Model:
     # ---- deploy / units ----------------------------------------------------------------------
 
     def deploy(self, path, app='docker-registry', n=1, config=None, resources=None,
-               preload_image=None):
+               preload_image=None, publish_ports=False):
+        """publish_ports: the application's machines serve `docker run -p` of the registry's
+        ports on their own address (the machine trait in localjuju/docker_publish.py)."""
         self._ensure()
         st = self.load()
         if app in st['apps'] or app in st['remotes']:
@@ -225,7 +227,8 @@ class Model:
                    wheels=wheels,
                    resources={}, units=[], next_unit=0, leader=None, leader_settings={},
                    version='', app_status=None,
-                   preload_image=os.path.abspath(preload_image) if preload_image else None)
+                   preload_image=os.path.abspath(preload_image) if preload_image else None,
+                   publish_ports=bool(publish_ports))
         for k, v in (config or {}).items():
             rec['config'][k] = self._coerce(rec, k, v)
         for name, p in (resources or {}).items():
@@ -289,12 +292,14 @@ class Model:
                     'history': [['waiting', 'waiting for machine', time.time()]],
                     'ports': [], 'hook_error': None, 'hooks_run': [], 'life': 'alive'}
                 preload = a.get('preload_image')
+                publish_address = address if a.get('publish_ports') else None
                 charm_src = a['charm_dir']
             self._say('Adding unit %s on machine %d' % (unit, mnum))
             self._sync_charm(charm_src, st['units'][unit]['charm_dir'])
             if self.machines:
                 try:
-                    rec = M.create(mdir, mnum, preload_image=preload)
+                    rec = M.create(mdir, mnum, preload_image=preload,
+                                   publish_address=publish_address)
                 except BaseException:
                     with self.store.transaction() as st:
                         st['units'].pop(unit, None)
@@ -1129,7 +1134,7 @@ class Model:
         for n, m in sorted(st['machines'].items(), key=lambda kv: int(kv[0])):
             machines[n] = {'unit': m.get('unit'), 'address': m['address'],
                            'series': m.get('series', 'noble'),
-                           'holder-pid': m.get('holder_pid'), 'dockerd-pid': m.get('dockerd_pid'),
+                           'holder-pid': m.get('holder_pid'), 'dockerd-pid': M.dockerd_pid(m),
                            'running': M.alive(m) if self.machines else None}
         return {'model': st['model'], 'applications': apps, 'relations': rels,
                 'machines': machines}
