@@ -70,15 +70,6 @@ def test_certs_d_symlinks_to_its_files_go_with_their_directory_when_emptied():
     assert not any(path.startswith('/etc/docker/certs.d/mine') for path in steps.files)
 
 
-def test_its_empty_certs_d_folder_goes_and_other_empty_folders_stay():
-    # what the old charm leaves once its relation is gone: its folder, made again, empty
-    certs_d = {'/etc/docker/certs.d/198.51.100.7:5000': {},
-               '/etc/docker/certs.d/mirror.example:443': {}}
-    steps = sw.plan(leftovers(certs_d=certs_d), 'docker-registry')
-    assert steps.dirs == ['/etc/docker/certs.d/198.51.100.7:5000']
-    assert steps.files == sw.plan(leftovers(), 'docker-registry').files
-
-
 def test_only_our_insecure_registry_entries_leave_daemon_json():
     daemon = {'insecure-registries': ['198.51.100.7:5000'], 'log-driver': 'json-file'}
     assert sw.plan(leftovers(daemon=daemon), 'x').daemon == {'log-driver': 'json-file'}

@@ -13,8 +13,7 @@ adopted as it is; the rest is removed here, once, in the first upgrade-charm hoo
   * certificate files it wrote from its cert-provider relation at tls-*-path would look like
     an operator's files to us (registry_tls.select, source 'paths'): removed when its TLS flag
     says they are still in place (it removes them itself when that relation goes);
-  * its /etc/docker/certs.d/<netloc>/client.{cert,key} symlinks to those files (and the
-    folder, once empty), its
+  * its /etc/docker/certs.d/<netloc>/client.{cert,key} symlinks to those files, its
     auth_token.pem, its `insecure-registries` entry in daemon.json (written with TLS off;
     it would let the unit's docker skip verifying our certificate) and the CA it put in the
     system trust store (/usr/local/share/ca-certificates/juju-<application>.crt): removed;
@@ -80,10 +79,7 @@ def plan(left, application):
         ours = [name for name, target in entries.items()
                 if name in ('client.cert', 'client.key') and target in targets]
         files += [os.path.join(netloc_dir, name) for name in ours]
-        # The old charm makes this folder for its own address; it goes once emptied of the
-        # old charm's links, or when the old charm left it empty (as it does after its
-        # relation is removed).
-        if set(entries) == set(ours) and (ours or os.path.basename(netloc_dir) in left.netlocs):
+        if ours and set(entries) == set(ours):
             dirs.append(netloc_dir)
     daemon = None
     insecure = (left.daemon or {}).get('insecure-registries')
