@@ -19,7 +19,10 @@ packages=(docker.io docker-registry skopeo containerd haproxy curl openssl
           # what layer:basic's bootstrap apt-installs on every unit: units share this
           # machine's dpkg, so they find them installed
           python3-pip python3-setuptools python3-virtualenv python3-yaml python3-dev
-          python3-wheel build-essential virtualenv)
+          python3-wheel build-essential virtualenv
+          # what the existing charm needs from an Ubuntu machine (the switch test deploys
+          # it): apache2-utils (its layer:apt installs it), lspci (layer:docker looks for GPUs)
+          apache2-utils pciutils)
 missing=()
 for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

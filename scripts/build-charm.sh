@@ -1,8 +1,10 @@
 #!/bin/bash
 # Builds the charm users get: `charm build` (charm-tools, pinned, from PyPI) of this layer
-# with the real upstream layers and interfaces. Usage: scripts/build-charm.sh [OUT_DIR]
+# with the real upstream layers and interfaces. Usage: scripts/build-charm.sh [OUT_DIR [LAYER_DIR]]
 # (default $CHARM_BUILD_DIR, else /tmp/charm-builds, as charm build's own; charm-tools refuses
-# one inside this checkout); the charm lands in OUT_DIR/docker-registry.
+# one inside this checkout); the charm lands in OUT_DIR/<its name>, whose path is printed.
+# LAYER_DIR (default: this checkout) builds another top layer the same way: the switch test
+# builds the existing charm's src/ (tests/support/charm_build.py unpacks it elsewhere).
 #   - Online, the layers come from the layer index, as `charm build` does.
 #   - Offline, when ../shared/upstream exists (or $UPSTREAM_DIR names such a folder of
 #     unmodified `git archive`s: layer-X.tar.gz, interface-Y.tar.gz), they are unpacked into
@@ -16,6 +18,8 @@ here=$(cd "$(dirname "$0")/.." && pwd)
 out=$(realpath -m "${1:-${CHARM_BUILD_DIR:-/tmp/charm-builds}}")
 tools_venv=${CHARM_TOOLS_VENV:-/opt/charm-tools-venv}
 upstream=${UPSTREAM_DIR:-$here/../shared/upstream}
+layer=$(realpath "${2:-$here}")
+charm_name=$(sed -n 's/^name: *//p' "$layer/metadata.yaml" | head -n1)
 
 if ! "$tools_venv/bin/charm-build" --help >/dev/null 2>&1; then
     /usr/bin/python3 -m venv "$tools_venv"
@@ -42,9 +46,9 @@ if [ -d "$upstream" ]; then
 fi
 
 mkdir -p "$out"
-cd "$here"
+cd "$layer"
 charm-build "${args[@]}" --force -o "$out" . >&2
 # Without the included layers' development files; units install the wheelhouse in seconds
 # instead of minutes (see the script).
-"$tools_venv/bin/python" scripts/finish-build.py "$out/docker-registry"
-echo "$out/docker-registry"
+"$tools_venv/bin/python" "$here/scripts/finish-build.py" "$out/$charm_name"
+echo "$out/$charm_name"

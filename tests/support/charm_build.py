@@ -2,13 +2,20 @@
 real upstream layers). A build takes minutes, so it is made once per content of its inputs
 (the layer's files, the upstream archives, the build script) and reused while they stay the
 same: `python -m tests.support.charm_build` prints the path of a build that is current.
+
+`existing_charm()` builds the charm deployments switch from (the Charmed Kubernetes
+docker-registry charm: src/ of ../shared/upstream/charm-docker-registry.tar.gz) with the same
+script and offline layers, cached the same way (`python -m tests.support.charm_build
+--existing`). The archive is unpacked into a temporary folder.
 """
+import contextlib
 import fcntl
 import hashlib
 import os
 import shutil
 import subprocess
 import sys
+import tarfile
 import tempfile
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -20,6 +27,9 @@ LAYER_INPUTS = ('layer.yaml', 'metadata.yaml', 'config.yaml', 'actions.yaml', 'w
 BUILD_ROOT = os.environ.get('CHARM_BUILD_DIR') or '/var/tmp/charm-builds-' + hashlib.sha256(
     REPO.encode()).hexdigest()[:8]
 UPSTREAM = os.environ.get('UPSTREAM_DIR', os.path.join(REPO, '..', 'shared', 'upstream'))
+EXISTING_ARCHIVE = 'charm-docker-registry.tar.gz'
+# What the existing charm's build takes from this checkout (its layer is in UPSTREAM).
+EXISTING_INPUTS = ('scripts/build-charm.sh', 'scripts/finish-build.py')
 
 
 def _files(path):
@@ -32,9 +42,10 @@ def _files(path):
                 yield os.path.join(root, name)
 
 
-def inputs_digest():
+def inputs_digest(entries=LAYER_INPUTS):
+    """Digest of these files of the checkout and of every upstream archive."""
     digest = hashlib.sha256()
-    paths = [p for entry in LAYER_INPUTS for p in _files(os.path.join(REPO, entry))]
+    paths = [p for entry in entries for p in _files(os.path.join(REPO, entry))]
     if os.path.isdir(UPSTREAM):
         paths += [os.path.join(UPSTREAM, n) for n in sorted(os.listdir(UPSTREAM))]
     for path in paths:
@@ -44,14 +55,15 @@ def inputs_digest():
     return digest.hexdigest()
 
 
-def built_charm():
-    """Path of a build of the current sources, building it when there is none."""
-    os.makedirs(BUILD_ROOT, exist_ok=True)
-    charm = os.path.join(BUILD_ROOT, 'docker-registry')
+def _cached_build(root, wanted, layer=None):
+    """root/docker-registry, built by scripts/build-charm.sh unless its stamp says it was
+    built from inputs with digest wanted. layer: a context manager giving the folder of the
+    layer to build (default: this checkout's)."""
+    os.makedirs(root, exist_ok=True)
+    charm = os.path.join(root, 'docker-registry')
     stamp = charm + '.inputs-sha256'
-    with open(os.path.join(BUILD_ROOT, '.lock'), 'w') as lock:
+    with open(os.path.join(root, '.lock'), 'w') as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
-        wanted = inputs_digest()
         try:
             with open(stamp) as f:
                 if f.read().strip() == wanted and os.path.isdir(charm):
@@ -60,10 +72,12 @@ def built_charm():
             pass
         # Built aside and swapped in, so that a deployment copying the previous build (another
         # test session of this checkout) never sees half of each.
-        aside = tempfile.mkdtemp(prefix='.next-', dir=BUILD_ROOT)
+        aside = tempfile.mkdtemp(prefix='.next-', dir=root)
         try:
-            subprocess.run(['bash', os.path.join(REPO, 'scripts', 'build-charm.sh'), aside],
-                           check=True, stdout=subprocess.DEVNULL)
+            with layer or contextlib.nullcontext() as layer_dir:
+                subprocess.run(['bash', os.path.join(REPO, 'scripts', 'build-charm.sh'), aside] +
+                               ([layer_dir] if layer_dir else []),
+                               check=True, stdout=subprocess.DEVNULL)
             if os.path.exists(charm):
                 os.rename(charm, os.path.join(aside, 'previous'))
             os.rename(os.path.join(aside, 'docker-registry'), charm)
@@ -74,5 +88,45 @@ def built_charm():
     return charm
 
 
+def built_charm():
+    """Path of a build of the current sources, building it when there is none."""
+    return _cached_build(BUILD_ROOT, inputs_digest())
+
+
+@contextlib.contextmanager
+def _existing_layer(archive):
+    """The existing charm's layer (src/ of archive), unpacked into a temporary folder."""
+    dest = os.path.realpath(tempfile.mkdtemp(prefix='existing-charm-'))
+    try:
+        _unpack(archive, dest)
+        yield os.path.join(dest, 'src')
+    finally:
+        shutil.rmtree(dest, ignore_errors=True)
+
+
+def _unpack(archive, dest):
+    """Extract archive into dest, refusing members that would land outside it (Python 3.11.2
+    has no extraction filters)."""
+    with tarfile.open(archive) as tar:
+        for member in tar.getmembers():
+            target = os.path.realpath(os.path.join(dest, member.name))
+            link_escapes = (member.issym() or member.islnk()) and (
+                os.path.isabs(member.linkname) or '..' in member.linkname.split('/'))
+            if not target.startswith(dest + os.sep) or member.isdev() or link_escapes:
+                raise ValueError('unsafe member in {}: {}'.format(archive, member.name))
+        tar.extractall(dest)
+
+
+def existing_charm():
+    """Path of a build of the existing charm (the one a switch starts from)."""
+    archive = os.path.join(UPSTREAM, EXISTING_ARCHIVE)
+    if not os.path.isfile(archive):
+        raise FileNotFoundError(archive)
+    # The archive is one of UPSTREAM's files, which the digest covers.
+    return _cached_build(os.path.join(BUILD_ROOT, 'existing'), inputs_digest(EXISTING_INPUTS),
+                         _existing_layer(archive))
+
+
 if __name__ == '__main__':
-    sys.stdout.write(built_charm() + '\n')
+    # --existing: the existing charm's build instead of this one's
+    sys.stdout.write((existing_charm() if '--existing' in sys.argv[1:] else built_charm()) + '\n')

@@ -13,7 +13,9 @@ class Applications:
     """The model's application verbs (part of Model)."""
 
     def deploy(self, path, app='docker-registry', n=1, config=None, resources=None,
-               preload_image=None):
+               preload_image=None, publish_ports=False):
+        """publish_ports: the application's machines serve `docker run -p` of the registry's
+        ports on their own address (the machine trait in docker_publish.py)."""
         self._ensure()
         st = self.load()
         if app in st['apps'] or app in st['remotes']:
@@ -30,7 +32,8 @@ class Applications:
                    wheels=wheels,
                    resources={}, units=[], next_unit=0, leader=None, leader_settings={},
                    version='', app_status=None,
-                   preload_image=os.path.abspath(preload_image) if preload_image else None)
+                   preload_image=os.path.abspath(preload_image) if preload_image else None,
+                   publish_ports=bool(publish_ports))
         for k, v in (config or {}).items():
             rec['config'][k] = C.coerce_option(rec, k, v)
         for name, p in (resources or {}).items():

@@ -41,6 +41,8 @@ def parser():
     d.add_argument('--config', action='append', default=[], metavar='K=V')
     d.add_argument('--resource', action='append', default=[], metavar='NAME=PATH')
     d.add_argument('--preload-image', default=None, metavar='ARCHIVE')
+    d.add_argument('--publish-ports', action='store_true',
+                   help='machines serve docker run -p of the registry\'s ports on their address')
 
     c = sub.add_parser('config')
     c.add_argument('app')
@@ -120,7 +122,8 @@ def main(argv=None):
                     raise LocalJujuError('--resource expects NAME=PATH')
                 res[k] = path
             m.deploy(args.path, args.app, n=args.num_units, config=_kv(args.config),
-                     resources=res, preload_image=args.preload_image)
+                     resources=res, preload_image=args.preload_image,
+                     publish_ports=args.publish_ports)
             _dump(m.status())
         elif v == 'config':
             out = m.config(args.app, _kv(args.values), args.reset)

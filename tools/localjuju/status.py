@@ -53,7 +53,7 @@ class Status:
         for n, m in S.by_number(st['machines']):
             machines[n] = {'unit': m.get('unit'), 'address': m['address'],
                            'series': m.get('series', 'noble'),
-                           'holder-pid': m.get('holder_pid'), 'dockerd-pid': m.get('dockerd_pid'),
+                           'holder-pid': m.get('holder_pid'), 'dockerd-pid': M.dockerd_pid(m),
                            'running': M.alive(m) if self.machines else None}
         return {'model': st['model'], 'applications': apps, 'relations': rels,
                 'machines': machines}

@@ -44,12 +44,14 @@ class Units:
                     'history': [['waiting', 'waiting for machine', time.time()]],
                     'ports': [], 'hook_error': None, 'hooks_run': [], 'life': 'alive'}
                 preload = a.get('preload_image')
+                publish_address = address if a.get('publish_ports') else None
                 charm_src = a['charm_dir']
             self._say('Adding unit %s on machine %d' % (unit, mnum))
             C.sync_charm(charm_src, st['units'][unit]['charm_dir'])
             if self.machines:
                 try:
-                    rec = M.create(mdir, mnum, preload_image=preload)
+                    rec = M.create(mdir, mnum, preload_image=preload,
+                                   publish_address=publish_address)
                 except BaseException:
                     with self.store.transaction() as st:
                         st['units'].pop(unit, None)
