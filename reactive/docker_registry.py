@@ -30,41 +30,35 @@ nrpe-external-master.available (interface:nrpe-external-master).
 """
 from charmhelpers.core import hookenv
 from charms import leadership
-from charms.layer import status
 from charms.reactive import (RelationBase, clear_flag, data_changed, endpoint_from_flag, hook,
                              is_flag_set, set_flag, when, when_any, when_not)
 
-from charms.layer import registry_switch, registry_unit, tls_client
+from charms.layer import registry_juju, registry_switch, tls_client
+from charms.layer.registry_status import (ACTIVE, BLOCKED, SERIES_UPGRADE, STOPPED,
+                                          WAITING_FOR_SECRET, Outcome, progress, show)
 
-# The statuses this hook asked for, in order (see _report).
-_requested_statuses = []
-# Longer status messages are cut: they come from operator values (validation bounds them;
-# this is the last guard against flooding `juju status`).
-MAX_STATUS = 1024
+# configure_registry's conditions. The handlers that converge themselves and update-status
+# check the same tuples.
+CONFIGURE_WHEN = ('registry.image.available', 'leadership.set.http-secret')
+# Flags that hold the registry as it is: nothing reconfigures or restarts it meanwhile.
+HELD = ('registry.stopped', 'registry.series-upgrade')
+CONFIGURE_WHEN_NOT = ('registry.configured',) + HELD
 
 
-def _report(state, message):
-    """Ask for the unit's status; the last request of the hook is the one shown.
+def _all_set(flags):
+    return all(is_flag_set(flag) for flag in flags)
 
-    layer:status would show the most severe status requested during the hook, but a later
-    handler can resolve what an earlier one reported (a certificate written after
-    configure_registry waited for it), so the charm hands layer:status one status at the
-    end. (Maintenance messages still go out at once through status.maintenance.)
-    """
-    if not _requested_statuses:
-        hookenv.atexit(lambda: getattr(status, _requested_statuses[-1][0])(
-            _requested_statuses[-1][1]))
-    if len(message) > MAX_STATUS:
-        message = message[:MAX_STATUS - 3] + '...'
-    _requested_statuses.append((state, message))
+
+def _none_set(flags):
+    return not any(is_flag_set(flag) for flag in flags)
 
 
 @when_not('registry.docker.installed')
 def install_docker():
-    status.maintenance('Installing docker.io')
-    problem = registry_unit.install_docker()
+    progress('Installing docker.io')
+    problem = registry_juju.install_docker()
     if problem:
-        _report('blocked', problem)
+        show(Outcome(BLOCKED, problem))
         return
     set_flag('registry.docker.installed')
 
@@ -74,7 +68,7 @@ def install_docker():
 def generate_http_secret():
     # Every unit must sign upload state with the same secret, or an upload balanced
     # across units fails; the leader makes one and shares it.
-    leadership.leader_set({'http-secret': registry_unit.new_http_secret()})
+    leadership.leader_set({'http-secret': registry_juju.new_http_secret()})
 
 
 @when('config.changed.registry-image')
@@ -96,9 +90,9 @@ def upgrade_charm():
 @when('registry.docker.installed')
 @when_not('registry.image.available')
 def get_image():
-    problem = registry_unit.ensure_image(status.maintenance)
+    problem = registry_juju.ensure_image(progress)
     if problem:
-        _report('blocked', problem)
+        show(Outcome(BLOCKED, problem))
         return
     set_flag('registry.image.available')
 
@@ -111,7 +105,7 @@ def reconfigure():
 @when('certificates.available')
 def request_certificate():
     set_flag('registry.tls.relation')
-    request = registry_unit.certificate_request()
+    request = registry_juju.certificate_request()
     if request:  # a new one: the addresses, http-host or proxies changed
         tls_client.request_server_cert(*request)
 
@@ -123,7 +117,7 @@ def serve_new_certificate():
     clear_flag('registry.configured')
     # configure_registry may already have run in this hook (waiting for this very
     # certificate); clearing a flag that was not set would not wake it again.
-    if _may_configure():
+    if _all_set(CONFIGURE_WHEN) and _none_set(CONFIGURE_WHEN_NOT):
         _converge()
 
 
@@ -132,20 +126,20 @@ def serve_new_certificate():
 def forget_relation_certificate():
     # Runs once the interface has dropped its flags, so layer:tls-client no longer rewrites
     # the files removed here.
-    registry_unit.forget_relation_certificate()
+    registry_juju.forget_relation_certificate()
     clear_flag('registry.tls.relation')
     clear_flag('registry.configured')
 
 
 @when_not('leadership.is_leader', 'leadership.set.http-secret')
 def wait_for_http_secret():
-    _report('waiting', 'Waiting for the leader to share http.secret')
+    show(WAITING_FOR_SECRET)
 
 
-@when('registry.image.available', 'leadership.set.http-secret')
-@when_not('registry.configured', 'registry.stopped', 'registry.series-upgrade')
+@when(*CONFIGURE_WHEN)
+@when_not(*CONFIGURE_WHEN_NOT)
 def configure_registry():
-    if not registry_unit.image_present():
+    if not registry_juju.image_present():
         # Removed behind the charm's back (docker rmi, a reset engine): get_image fetches it
         # again in this hook, and this handler runs once more.
         clear_flag('registry.image.available')
@@ -153,29 +147,20 @@ def configure_registry():
     _converge()
 
 
-def _may_configure():
-    """configure_registry's conditions, for handlers that converge themselves."""
-    return all(is_flag_set(f) for f in ('registry.image.available',
-                                        'leadership.set.http-secret')) and \
-        not any(is_flag_set(f) for f in ('registry.configured', 'registry.stopped',
-                                         'registry.series-upgrade'))
-
-
 @hook('update-status')
 def check_registry():
-    if not is_flag_set('registry.configured') or is_flag_set('registry.stopped') \
-            or is_flag_set('registry.series-upgrade'):
+    if not is_flag_set('registry.configured') or not _none_set(HELD):
         return
-    if registry_unit.temporary_config_left():
+    if registry_juju.temporary_config_left():
         hookenv.log('The registry runs on the temporary configuration of an interrupted '
                     'action; restoring the configuration', hookenv.WARNING)
         clear_flag('registry.configured')
         _converge(note='; restored the configuration an interrupted garbage-collect left '
                        'read-only')
         return
-    state = registry_unit.container_status()
+    state = registry_juju.container_status()
     if state == 'running':
-        _report('active', registry_unit.ready_message())  # free space and expiry change
+        show(Outcome(ACTIVE, registry_juju.ready_message()))  # free space and expiry change
         return
     hookenv.log('Registry container is {}; recreating it'.format(state), hookenv.WARNING)
     clear_flag('registry.configured')
@@ -183,27 +168,24 @@ def check_registry():
 
 
 def _converge(note=''):
-    outcome = registry_unit.configure(status.maintenance)
-    if outcome.ok:
+    outcome = registry_juju.configure(progress)
+    if outcome.state == ACTIVE:
         set_flag('registry.configured')
-        _report('active', outcome.message + note)
-    elif outcome.waiting:
-        _report('waiting', outcome.message)
-    else:
-        _report('blocked', outcome.message)
+        outcome = outcome._replace(message=outcome.message + note)
+    show(outcome)
 
 
 @when('registry.stopped')
 def report_stopped():
-    _report('blocked', 'Registry stopped by the stop action; run the start action')
+    show(STOPPED)
 
 
 @hook('pre-series-upgrade')
 def pre_series_upgrade():
-    registry_unit.stop()
+    registry_juju.stop()
     set_flag('registry.series-upgrade')
     clear_flag('registry.configured')
-    _report('blocked', 'Series upgrade in progress')
+    show(SERIES_UPGRADE)
 
 
 @hook('post-series-upgrade')
@@ -214,17 +196,20 @@ def post_series_upgrade():
 @hook('stop')
 def stop_registry():
     # The unit is going away: stop serving, but never delete image data.
-    registry_unit.stop()
+    registry_juju.stop()
 
 
 # --- what related applications are told -------------------------------------------------------
 
 @when('endpoint.docker-registry.joined', 'registry.configured')
 def publish_to_clients():
-    # Every unit publishes the same client-facing address; the interface only sends
-    # what changed, so this runs in every hook and covers units that join later.
+    # Every unit publishes the same client-facing address, to every relation: one that
+    # joined since the last publication gets it too.
     endpoint = endpoint_from_flag('endpoint.docker-registry.joined')
-    endpoint.set_registry_config(**registry_unit.client_payload())
+    payload = registry_juju.client_payload()
+    if data_changed('registry.client-payload',
+                    [payload, [relation.relation_id for relation in endpoint.relations]]):
+        endpoint.set_registry_config(**payload)
 
 
 @when_any('endpoint.website.changed', 'endpoint.website.departed')
@@ -244,20 +229,24 @@ def peers_changed(peers=None):
 
 @when('leadership.is_leader', 'website.available', 'registry.configured')
 def publish_proxy_services():
-    endpoint_from_flag('website.available').set_remote(services=registry_unit.proxy_services())
+    services = registry_juju.proxy_services()
+    if data_changed('registry.proxy-services', [services, hookenv.relation_ids('website')]):
+        endpoint_from_flag('website.available').set_remote(services=services)
 
 
 @when('website.available')
 @when_not('leadership.is_leader')
 def withdraw_proxy_services():
-    # Only the leader describes the service; a former leader takes its description back.
-    endpoint_from_flag('website.available').set_remote(services=None)
+    # Only the leader describes the service; a former leader takes its description back
+    # (and describes it again if it leads once more).
+    if data_changed('registry.proxy-services', None):
+        endpoint_from_flag('website.available').set_remote(services=None)
 
 
 @when('nrpe-external-master.available', 'registry.configured')
 def write_nrpe_checks():
     config = hookenv.config()
-    checks = registry_unit.nrpe_checks()
+    checks = registry_juju.nrpe_checks()
     groups = config['nagios_servicegroups'] or config['nagios_context']
     changed = data_changed('registry.nrpe', [checks, config['nagios_context'], groups])
     if is_flag_set('registry.nrpe.checks') and not changed:

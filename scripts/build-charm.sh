@@ -23,7 +23,10 @@ charm_name=$(sed -n 's/^name: *//p' "$layer/metadata.yaml" | head -n1)
 
 if ! "$tools_venv/bin/charm-build" --help >/dev/null 2>&1; then
     /usr/bin/python3 -m venv "$tools_venv"
-    "$tools_venv/bin/pip" install -q 'charm-tools==3.0.9' 'setuptools<82' 'virtualenv<21'
+    # setuptools>=80: the pkg_resources of the venv's own setuptools (66 on Debian 12) cannot
+    # find distributions whose metadata uses normalized names (ruamel.yaml.clib 0.2.15 and
+    # later), and charm-build then fails at import.
+    "$tools_venv/bin/pip" install -q 'charm-tools==3.0.9' 'setuptools>=80,<82' 'virtualenv<21'
 fi
 export PATH="$tools_venv/bin:$PATH"
 

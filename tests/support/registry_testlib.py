@@ -70,21 +70,21 @@ def run(config, disk=None, existing_htpasswd=None, leader_secret=HTTP_SECRET):
     """Everything the registry sees for `config` (a full option mapping).
 
     disk: {path: bytes} of files already on the unit (tls-*-path certificates).
-    Facts come from registry_unit.facts with the hook environment mocked.
+    Facts come from registry_juju.facts with the hook environment mocked.
     """
-    from charms.layer import registry_service, registry_unit
+    from charms.layer import registry_files, registry_juju
     from charms.layer.registry_validation import validate
     disk = disk or {}
-    with mock.patch.object(registry_unit.hookenv, 'network_get',
+    with mock.patch.object(registry_juju.hookenv, 'network_get',
                            return_value={'ingress-addresses': [UNIT_ADDRESS]}), \
-            mock.patch.object(registry_unit.hookenv, 'leader_get', return_value=leader_secret), \
-            mock.patch.object(registry_service, 'read_file', side_effect=disk.get):
-        facts, tls = registry_unit.facts(config)
-    files = registry_service.desired_files(config, facts, tls, [existing_htpasswd],
+            mock.patch.object(registry_juju.hookenv, 'leader_get', return_value=leader_secret), \
+            mock.patch.object(registry_files, 'read_file', side_effect=disk.get):
+        facts, tls = registry_juju.facts(config)
+    files = registry_files.desired_files(config, facts, tls, [existing_htpasswd],
                                            [UNIT_ADDRESS], TEMPLATES)
-    spec = registry_service.desired_container(config, facts, UNIT, (IMAGE_ID, IMAGE_CMD), files)
-    registry = yaml.safe_load(files[registry_service.HOST_CONFIG].content)
-    env = files[registry_service.HOST_ENV].content.decode()
+    spec = registry_files.desired_container(config, facts, UNIT, (IMAGE_ID, IMAGE_CMD), files)
+    registry = yaml.safe_load(files[registry_files.HOST_CONFIG].content)
+    env = files[registry_files.HOST_ENV].content.decode()
     return Result(config, registry, files, spec.args, env, spec, validate(config), facts, tls)
 
 

@@ -76,8 +76,8 @@ def fake_docker():
 
 @pytest.fixture
 def host_dirs(tmp_path):
-    """registry_service's host paths moved under tmp_path (converge writes there)."""
-    from charms.layer import registry_service
+    """registry_files's host paths moved under tmp_path (converge writes there)."""
+    from charms.layer import registry_files
     etc = tmp_path / 'etc' / 'docker' / 'registry'
     values = {
         'HOST_DIR': str(etc),
@@ -95,16 +95,16 @@ def host_dirs(tmp_path):
         'HOST_UNIT_CLIENT_CERT': str(etc / 'tls' / 'unit-client.crt'),
         'HOST_UNIT_CLIENT_KEY': str(etc / 'tls' / 'unit-client.key'),
     }
-    with mock.patch.multiple(registry_service, **values):
+    with mock.patch.multiple(registry_files, **values):
         yield values
 
 
 @pytest.fixture
 def hookenv():
-    """registry_unit.hookenv with the config and addresses mocked."""
-    from charms.layer import registry_unit
+    """registry_juju.hookenv with the config and addresses mocked."""
+    from charms.layer import registry_juju
     from tests.support.registry_testlib import UNIT_ADDRESS, defaults
-    h = registry_unit.hookenv
+    h = registry_juju.hookenv
     with mock.patch.multiple(h, config=mock.DEFAULT, resource_get=mock.DEFAULT,
                              network_get=mock.DEFAULT, unit_private_ip=mock.DEFAULT,
                              leader_get=mock.DEFAULT, local_unit=mock.DEFAULT,

@@ -6,7 +6,7 @@ from unittest import mock
 
 import pytest
 
-from charms.layer import registry_container, registry_service
+from charms.layer import registry_container, registry_files
 from charms.layer.registry_container import (FINGERPRINT_LABEL, DockerError,
                                              apply_spec, container_spec)
 from tests.support.registry_testlib import (IMAGE_CMD, IMAGE_ID, TEMPLATES, UNIT, UNIT_ADDRESS,
@@ -337,7 +337,7 @@ def facts():
 
 
 def do_converge(config, proves_itself=proven):
-    return registry_service.converge(config, facts(), None, UNIT, (IMAGE_ID, IMAGE_CMD),
+    return registry_files.converge(config, facts(), None, UNIT, (IMAGE_ID, IMAGE_CMD),
                                      [UNIT_ADDRESS], TEMPLATES, proves_itself)
 
 
@@ -360,12 +360,12 @@ def test_converge_recreates_on_change_and_drops_stale_auth_files(fake_docker, ho
 
 def test_write_file_is_atomic_and_idempotent(tmp_path):
     path = str(tmp_path / 'sub' / 'f')
-    assert registry_service.write_file(path, b'x', 0o600)
-    assert not registry_service.write_file(path, b'x', 0o600)
-    assert registry_service.write_file(path, b'x', 0o644)  # mode change rewrites
+    assert registry_files.write_file(path, b'x', 0o600)
+    assert not registry_files.write_file(path, b'x', 0o600)
+    assert registry_files.write_file(path, b'x', 0o644)  # mode change rewrites
     assert stat.S_IMODE(os.stat(path).st_mode) == 0o644
     assert os.listdir(tmp_path / 'sub') == ['f']
-    assert registry_service.read_file(str(tmp_path / 'missing')) is None
+    assert registry_files.read_file(str(tmp_path / 'missing')) is None
 
 
 def test_renaming_the_container_retires_the_old_one(fake_docker, host_dirs):

@@ -4,7 +4,7 @@ from unittest import mock
 
 import pytest
 
-from charms.layer import registry_config, registry_relations, registry_tls, registry_unit
+from charms.layer import registry_config, registry_relations, registry_tls, registry_juju
 from charms.layer.registry_validation import normalize, validate
 from tests.support.registry_testlib import UNIT_ADDRESS, run, with_options
 
@@ -86,18 +86,18 @@ def test_ipv6_addresses_are_bracketed(hookenv):
     assert registry_config.host_port(V6, 5000) == '[fd00::1]:5000'
     assert registry_config.host_port('', 5000) == ':5000'
     assert registry_config.host_port('198.51.100.1', 5000) == '198.51.100.1:5000'
-    with mock.patch.object(registry_unit, 'unit_address', return_value=V6):
-        facts, _ = registry_unit.facts(with_options({'listen-on-unit-address': True,
+    with mock.patch.object(registry_juju, 'unit_address', return_value=V6):
+        facts, _ = registry_juju.facts(with_options({'listen-on-unit-address': True,
                                                      'prometheus-metrics': True}))
         context = registry_config.registry_context(
             with_options({'prometheus-metrics': True}), facts)
         assert context['listen_addr'] == '[fd00::1]:5000'
         assert context['debug_addr'] == '[fd00::1]:5001'
         config = with_options({'listen-on-unit-address': True})
-        assert registry_unit.local_url(config, None) == 'http://[fd00::1]:5000'
-        with mock.patch.object(registry_unit, 'proxy_addresses', return_value=[]):
-            assert registry_unit.client_netloc(config) == '[fd00::1]:5000'
-    assert registry_unit.client_netloc(with_options({'http-host': 'https://[fd00::2]:8443/'})) \
+        assert registry_juju.local_url(config, None) == 'http://[fd00::1]:5000'
+        with mock.patch.object(registry_juju, 'proxy_addresses', return_value=[]):
+            assert registry_juju.client_netloc(config) == '[fd00::1]:5000'
+    assert registry_juju.client_netloc(with_options({'http-host': 'https://[fd00::2]:8443/'})) \
         == '[fd00::2]:8443'
 
 
@@ -134,7 +134,7 @@ def test_basic_auth_over_plain_http_warns_in_the_status(hookenv, fake_docker):
     # Policy: warn, not block; blocking would keep the previous (maybe password-less)
     # configuration serving.
     config = with_options({'auth-basic-password': 'pw'})
-    message = registry_unit.ready_message(config, None)
+    message = registry_juju.ready_message(config, None)
     assert message.startswith('Ready at {}:5000 (http); '.format(UNIT_ADDRESS))
     assert 'WARNING: basic auth over plain HTTP sends the password in clear' in message
-    assert 'basic auth' not in registry_unit.ready_message(with_options(), None)
+    assert 'basic auth' not in registry_juju.ready_message(with_options(), None)

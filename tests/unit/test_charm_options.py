@@ -13,7 +13,7 @@ from unittest import mock
 import pytest
 from passlib.apache import HtpasswdFile
 
-from charms.layer import registry_config, registry_service
+from charms.layer import registry_config, registry_files
 from tests.support.registry_testlib import (CA_PEM, CERT_PEM, DEFAULT_REGISTRY, KEY_PEM,
                                             UNIT_ADDRESS, b64, option_definitions, run,
                                             with_options)
@@ -88,7 +88,7 @@ def file_is(path, content, mode=None):
 
 def htpasswd_verifies(user, password):
     def check(r, base):
-        wanted = r.files[registry_service.HOST_HTPASSWD]
+        wanted = r.files[registry_files.HOST_HTPASSWD]
         assert wanted.mode == 0o600
         entry = HtpasswdFile.from_string(wanted.content)
         assert entry.users() == [user]
@@ -131,11 +131,11 @@ def image_generation(distribution3):
     if not distribution3:
         yield
         return
-    from charms.layer import registry_unit, registry_validation
+    from charms.layer import registry_juju, registry_validation
     with mock.patch.object(registry_validation, 'validate', functools.partial(
             registry_validation.validate, distribution3=True)), \
-            mock.patch.object(registry_unit, 'facts', functools.partial(
-                registry_unit.facts, distribution3=True)):
+            mock.patch.object(registry_juju, 'facts', functools.partial(
+                registry_juju.facts, distribution3=True)):
         yield
 
 
@@ -147,7 +147,7 @@ EXPECTATIONS = [
         htpasswd_verifies('admin', 's3cret'),
         cfg('auth', {'htpasswd': {'realm': 'Docker Registry',
                                   'path': '/etc/docker/registry/htpasswd'}}),
-        args_has('-v', registry_service.HOST_HTPASSWD + ':/etc/docker/registry/htpasswd:ro'))),
+        args_has('-v', registry_files.HOST_HTPASSWD + ':/etc/docker/registry/htpasswd:ro'))),
     case('auth-token-realm', 'https://auth.example.com/v2/token/',
          cfg('auth.token.realm', 'https://auth.example.com/v2/token/'), base=TOKEN),
     case('auth-token-service', 'other-service', cfg('auth.token.service', 'other-service'),
@@ -155,9 +155,9 @@ EXPECTATIONS = [
     case('auth-token-issuer', 'other-issuer', cfg('auth.token.issuer', 'other-issuer'),
          base=TOKEN),
     case('auth-token-root-certs', b64(CERT_PEM + CA_PEM), all_of(
-        file_is(registry_service.HOST_TOKEN_CERTS, CERT_PEM + CA_PEM, 0o600),
+        file_is(registry_files.HOST_TOKEN_CERTS, CERT_PEM + CA_PEM, 0o600),
         cfg('auth.token.rootcertbundle', '/etc/docker/registry/token-root-certs.pem'),
-        args_has('-v', registry_service.HOST_TOKEN_CERTS
+        args_has('-v', registry_files.HOST_TOKEN_CERTS
                  + ':/etc/docker/registry/token-root-certs.pem:ro')),
          base=TOKEN),
     # pull-through cache
@@ -351,8 +351,8 @@ def test_defaults_render_the_expected_registry_config(defaults):
     assert r.problems == []
     assert r.registry == DEFAULT_REGISTRY
     assert r.env == ''
-    assert set(r.files) == {registry_service.HOST_CONFIG, registry_service.HOST_ENV}
-    assert r.files[registry_service.HOST_CONFIG].mode == 0o600
+    assert set(r.files) == {registry_files.HOST_CONFIG, registry_files.HOST_ENV}
+    assert r.files[registry_files.HOST_CONFIG].mode == 0o600
     assert r.args == [
         '--name', 'registry', '--restart', 'unless-stopped',
         '--env-file', '/etc/docker/registry/registry.env',
@@ -409,7 +409,7 @@ def test_metrics_off_publishes_no_debug_port():
 def test_distribution_3_images_read_their_config_elsewhere(defaults):
     from tests.support.registry_testlib import TEMPLATES, UNIT
     r = run(defaults)
-    spec = registry_service.desired_container(
+    spec = registry_files.desired_container(
         defaults, r.facts, UNIT, ('sha256:' + 'b' * 64, ['serve', '/etc/distribution/config.yml']),
         r.files)
     assert spec.args[-2:] == ['serve', '/etc/distribution/config.yml']

@@ -14,7 +14,9 @@ from unittest import mock
 
 import pytest
 
-from charms.layer import registry_unit as real_registry_unit
+from charms.layer import registry_juju as real_registry_juju
+from charms.layer import registry_status
+from charms.layer.registry_status import ACTIVE, BLOCKED, WAITING, Outcome
 from tests.support.registry_testlib import ROOT
 
 HANDLERS_FILE = ROOT / 'reactive' / 'docker_registry.py'
@@ -100,44 +102,48 @@ class _Installed:
 
 @pytest.fixture
 def charm(reactive):
-    """The handler module with status, leadership, registry_unit and hookenv mocked."""
+    """The handler module with leadership, registry_juju and hookenv mocked; the statuses
+    registry_status sets are recorded by state on charm.status_mock."""
     status = mock.MagicMock(name='status')
     leadership = mock.MagicMock(name='leadership')
     leadership.leader_set.side_effect = \
         lambda values: reactive.flags.update('leadership.set.' + k for k in values)
     tls_client = mock.MagicMock(name='tls_client')
-    with _Installed(_fake_modules(reactive, {'charms.layer.status': status,
-                                             'charms.leadership': leadership,
+    with _Installed(_fake_modules(reactive, {'charms.leadership': leadership,
                                              'charms.layer.tls_client': tls_client})):
         spec = importlib.util.spec_from_file_location('docker_registry_handlers',
                                                       HANDLERS_FILE)
         module = importlib.util.module_from_spec(spec)
         spec.loader.exec_module(module)
-    unit = mock.MagicMock(name='registry_unit')
+    unit = mock.MagicMock(name='registry_juju')
     unit.install_docker.return_value = None
     unit.ensure_image.return_value = None
-    unit.configure.return_value = real_registry_unit.Outcome(True, False, 'Ready at x:5000 (http)')
+    unit.configure.return_value = Outcome(ACTIVE, 'Ready at x:5000 (http)')
     unit.new_http_secret.return_value = 'f' * 64
     unit.container_status.return_value = 'running'
     unit.temporary_config_left.return_value = False
-    module.registry_unit = unit
+    module.registry_juju = unit
     module.registry_switch = mock.MagicMock(name='registry_switch')
     module.hookenv = mock.MagicMock(name='hookenv')
     at_exit = []
-    module.hookenv.atexit.side_effect = lambda callback, *a, **kw: at_exit.append(callback)
+    status_hookenv = mock.MagicMock(name='registry_status.hookenv')
+    status_hookenv.action_name.return_value = None
+    status_hookenv.atexit.side_effect = lambda callback, *a, **kw: at_exit.append(callback)
+    status_hookenv.status_set.side_effect = lambda state, message: getattr(status, state)(message)
 
     def end_hook():
         """What charmhelpers does when a hook succeeds: run the atexit callbacks."""
         for callback in reversed(at_exit):
             callback()
         at_exit.clear()
-        module._requested_statuses.clear()
     module.end_hook = end_hook
     module.reactive = reactive
     module.status_mock = status
     module.leadership_mock = leadership
     module.tls_client = tls_client
-    return module
+    with mock.patch.object(registry_status, 'hookenv', status_hookenv), \
+            mock.patch.object(registry_status, '_shown', []):
+        yield module
 
 
 def handlers(module):
@@ -269,7 +275,7 @@ def test_install_docker_sets_the_flag(charm):
 
 
 def test_install_docker_blocks_on_failure(charm):
-    charm.registry_unit.install_docker.return_value = 'Cannot install docker.io: boom'
+    charm.registry_juju.install_docker.return_value = 'Cannot install docker.io: boom'
     charm.install_docker()
     charm.end_hook()
     charm.status_mock.blocked.assert_called_once_with('Cannot install docker.io: boom')
@@ -301,12 +307,12 @@ def test_upgrade_charm_takes_over_from_the_old_charm_first(charm):
 
 def test_get_image_sets_the_flag_and_reports_progress(charm):
     charm.get_image()
-    charm.registry_unit.ensure_image.assert_called_once_with(charm.status_mock.maintenance)
+    charm.registry_juju.ensure_image.assert_called_once_with(charm.progress)
     assert 'registry.image.available' in charm.reactive.flags
 
 
 def test_get_image_blocks_on_failure(charm):
-    charm.registry_unit.ensure_image.return_value = 'Cannot get registry image registry:2: x'
+    charm.registry_juju.ensure_image.return_value = 'Cannot get registry image registry:2: x'
     charm.get_image()
     charm.end_hook()
     charm.status_mock.blocked.assert_called_once_with('Cannot get registry image registry:2: x')
@@ -328,14 +334,14 @@ def test_wait_for_http_secret_status(charm):
 
 def test_configure_registry_active(charm):
     charm.configure_registry()
-    charm.registry_unit.configure.assert_called_once_with(charm.status_mock.maintenance)
+    charm.registry_juju.configure.assert_called_once_with(charm.progress)
     assert 'registry.configured' in charm.reactive.flags
     charm.end_hook()
     charm.status_mock.active.assert_called_once_with('Ready at x:5000 (http)')
 
 
 def test_configure_registry_waiting(charm):
-    charm.registry_unit.configure.return_value = real_registry_unit.Outcome(False, True, 'w')
+    charm.registry_juju.configure.return_value = Outcome(WAITING, 'w')
     charm.configure_registry()
     charm.end_hook()
     charm.status_mock.waiting.assert_called_once_with('w')
@@ -343,8 +349,8 @@ def test_configure_registry_waiting(charm):
 
 
 def test_configure_registry_blocked(charm):
-    charm.registry_unit.configure.return_value = real_registry_unit.Outcome(
-        False, False, 'Invalid config: log-level: must be one of error, warn, info, debug')
+    charm.registry_juju.configure.return_value = Outcome(
+        BLOCKED, 'Invalid config: log-level: must be one of error, warn, info, debug')
     charm.configure_registry()
     charm.end_hook()
     charm.status_mock.blocked.assert_called_once_with(
@@ -356,32 +362,32 @@ def test_configure_registry_blocked(charm):
 def test_check_registry_leaves_a_running_registry_alone(charm):
     charm.reactive.flags.add('registry.configured')
     charm.check_registry()
-    charm.registry_unit.configure.assert_not_called()
+    charm.registry_juju.configure.assert_not_called()
     assert 'registry.configured' in charm.reactive.flags
 
 
 @pytest.mark.parametrize('flag', ['registry.stopped', 'registry.series-upgrade'])
 def test_check_registry_respects_a_deliberate_stop(charm, flag):
     charm.reactive.flags.update({'registry.configured', flag})
-    charm.registry_unit.container_status.return_value = 'exited'
+    charm.registry_juju.container_status.return_value = 'exited'
     charm.check_registry()
-    charm.registry_unit.configure.assert_not_called()
+    charm.registry_juju.configure.assert_not_called()
     assert 'registry.configured' in charm.reactive.flags
 
 
 def test_check_registry_does_nothing_before_configuration(charm):
-    charm.registry_unit.container_status.return_value = 'removed'
+    charm.registry_juju.container_status.return_value = 'removed'
     charm.check_registry()
-    charm.registry_unit.configure.assert_not_called()
+    charm.registry_juju.configure.assert_not_called()
 
 
 @pytest.mark.parametrize('state', ['exited', 'removed'])
 def test_check_registry_recreates_a_dead_registry(charm, state):
     charm.reactive.flags.add('registry.configured')
-    charm.registry_unit.container_status.return_value = state
+    charm.registry_juju.container_status.return_value = state
     charm.check_registry()
     assert ('clear', 'registry.configured') in charm.reactive.history
-    charm.registry_unit.configure.assert_called_once()
+    charm.registry_juju.configure.assert_called_once()
     assert 'registry.configured' in charm.reactive.flags
     charm.end_hook()
     message = charm.status_mock.active.call_args.args[0]
@@ -393,9 +399,9 @@ def test_check_registry_restores_what_an_interrupted_garbage_collect_left_read_o
     # A garbage-collect killed while it restored the configuration: the container runs,
     # read-only, and the status would stay Ready.
     charm.reactive.flags.add('registry.configured')
-    charm.registry_unit.temporary_config_left.return_value = True
+    charm.registry_juju.temporary_config_left.return_value = True
     charm.check_registry()
-    charm.registry_unit.configure.assert_called_once_with(charm.status_mock.maintenance)
+    charm.registry_juju.configure.assert_called_once_with(charm.progress)
     assert 'registry.configured' in charm.reactive.flags
     charm.end_hook()
     assert 'interrupted garbage-collect' in charm.status_mock.active.call_args.args[0]
@@ -411,7 +417,7 @@ def test_report_stopped(charm):
 def test_pre_series_upgrade(charm):
     charm.reactive.flags.add('registry.configured')
     charm.pre_series_upgrade()
-    charm.registry_unit.stop.assert_called_once_with()
+    charm.registry_juju.stop.assert_called_once_with()
     assert 'registry.series-upgrade' in charm.reactive.flags
     assert 'registry.configured' not in charm.reactive.flags
     charm.end_hook()
@@ -426,8 +432,8 @@ def test_post_series_upgrade(charm):
 
 def test_stop_hook_stops_without_removing(charm):
     charm.stop_registry()
-    charm.registry_unit.stop.assert_called_once_with()
-    assert charm.registry_unit.mock_calls == [mock.call.stop()]
+    charm.registry_juju.stop.assert_called_once_with()
+    assert charm.registry_juju.mock_calls == [mock.call.stop()]
 
 
 # --- whole hooks ----------------------------------------------------------------------------
@@ -456,7 +462,7 @@ def configured(charm):
 def test_quiet_hook_does_nothing(charm):
     configured(charm)
     assert dispatch(charm, 'update-status') == ['check_registry']
-    charm.registry_unit.configure.assert_not_called()
+    charm.registry_juju.configure.assert_not_called()
 
 
 def test_config_change_reconfigures(charm):
@@ -497,7 +503,7 @@ def test_stopped_registry_is_not_reconfigured(charm):
 def test_series_upgrade_round_trip(charm):
     configured(charm)
     dispatch(charm, 'pre-series-upgrade')
-    charm.registry_unit.configure.assert_not_called()
+    charm.registry_juju.configure.assert_not_called()
     assert 'registry.series-upgrade' in charm.reactive.flags
     ran = dispatch(charm, 'post-series-upgrade')
     assert ran[0] == 'post_series_upgrade' and 'configure_registry' in ran
@@ -508,18 +514,19 @@ def test_series_upgrade_round_trip(charm):
 
 @pytest.fixture
 def action(reactive):
-    """Run actions/<name> with hookenv, unitdata and registry_unit mocked."""
+    """Run actions/<name> with hookenv, unitdata and registry_juju mocked."""
     from charmhelpers.core import hookenv, unitdata
     kv = mock.MagicMock(name='kv')
     with _Installed(_fake_modules(reactive)), \
             mock.patch.multiple(hookenv, action_fail=mock.DEFAULT, action_set=mock.DEFAULT,
-                                status_set=mock.DEFAULT) as h, \
+                                status_set=mock.DEFAULT, action_name=mock.DEFAULT) as h, \
             mock.patch.object(unitdata, 'kv', return_value=kv), \
-            mock.patch.object(real_registry_unit, 'configure') as configure, \
-            mock.patch.object(real_registry_unit, 'stop') as stop:
-        configure.return_value = real_registry_unit.Outcome(True, False, 'Ready at x (http)')
+            mock.patch.object(real_registry_juju, 'configure') as configure, \
+            mock.patch.object(real_registry_juju, 'stop') as stop:
+        configure.return_value = Outcome(ACTIVE, 'Ready at x (http)')
 
         def run(name):
+            h['action_name'].return_value = name
             runpy.run_path(str(ROOT / 'actions' / name), run_name='__main__')
 
         run.hookenv, run.kv, run.flags = h, kv, reactive.flags
@@ -541,14 +548,14 @@ def test_start_action_configures_and_clears_stopped(action):
 def test_start_action_reports_progress_as_maintenance(action):
     action.configure.side_effect = lambda report: (
         report('Configuring the registry'),
-        real_registry_unit.Outcome(True, False, 'ok'))[1]
+        Outcome(ACTIVE, 'ok'))[1]
     action('start')
     action.hookenv['status_set'].assert_any_call('maintenance', 'Configuring the registry')
 
 
 def test_start_action_fails_when_configure_fails(action):
     action.flags.add('registry.stopped')
-    action.configure.return_value = real_registry_unit.Outcome(False, False, 'Invalid config: x')
+    action.configure.return_value = Outcome(BLOCKED, 'Invalid config: x')
     action('start')
     action.hookenv['status_set'].assert_called_once_with('blocked', 'Invalid config: x')
     action.hookenv['action_fail'].assert_called_once_with(
@@ -557,7 +564,7 @@ def test_start_action_fails_when_configure_fails(action):
 
 
 def test_start_action_waiting_outcome(action):
-    action.configure.return_value = real_registry_unit.Outcome(False, True, 'later')
+    action.configure.return_value = Outcome(WAITING, 'later')
     action('start')
     action.hookenv['status_set'].assert_called_once_with('waiting', 'later')
 
@@ -598,14 +605,14 @@ def test_stop_action_failure(action):
 # --- certificates relation ------------------------------------------------------------------
 
 def test_a_changed_certificate_request_is_sent(charm):
-    charm.registry_unit.certificate_request.return_value = ('192.0.2.10', ['192.0.2.10'])
+    charm.registry_juju.certificate_request.return_value = ('192.0.2.10', ['192.0.2.10'])
     charm.request_certificate()
     charm.tls_client.request_server_cert.assert_called_once_with('192.0.2.10', ['192.0.2.10'])
     assert 'registry.tls.relation' in charm.reactive.flags
 
 
 def test_an_unchanged_certificate_request_is_not_sent_again(charm):
-    charm.registry_unit.certificate_request.return_value = None
+    charm.registry_juju.certificate_request.return_value = None
     charm.request_certificate()
     charm.tls_client.request_server_cert.assert_not_called()
 
@@ -615,7 +622,7 @@ def test_a_written_certificate_reconfigures_the_registry(charm):
                                  'registry.image.available', 'leadership.set.http-secret'})
     ran = dispatch(charm, 'certificates-relation-changed')
     assert 'serve_new_certificate' in ran
-    charm.registry_unit.configure.assert_called_once()  # converged once, by either handler
+    charm.registry_juju.configure.assert_called_once()  # converged once, by either handler
     assert 'tls_client.server.certificate.written' not in charm.reactive.flags
 
 
@@ -623,7 +630,7 @@ def test_a_removed_relation_forgets_its_certificate_and_reconfigures(charm):
     charm.reactive.flags.update({'registry.configured', 'registry.tls.relation',
                                  'registry.image.available', 'leadership.set.http-secret'})
     ran = dispatch(charm, 'certificates-relation-broken')
-    charm.registry_unit.forget_relation_certificate.assert_called_once_with()
+    charm.registry_juju.forget_relation_certificate.assert_called_once_with()
     assert ran.index('forget_relation_certificate') < ran.index('configure_registry')
     assert 'registry.tls.relation' not in charm.reactive.flags
 
@@ -634,13 +641,22 @@ PAYLOAD = {'registry_netloc': '192.0.2.10:5000', 'registry_url': 'http://192.0.2
            'basic_user': None, 'basic_password': None, 'tls_ca': None}
 
 
-def test_clients_get_the_payload_in_every_hook_once_configured(charm):
-    charm.registry_unit.client_payload.return_value = PAYLOAD
+def test_clients_are_told_the_payload_when_it_or_the_relations_change(charm):
+    charm.registry_juju.client_payload.return_value = PAYLOAD
     charm.reactive.flags.update({'registry.configured', 'endpoint.docker-registry.joined',
                                  'registry.image.available', 'leadership.set.http-secret'})
+    endpoint = charm.reactive.endpoint_from_flag('endpoint.docker-registry.joined')
+    endpoint.relations = [mock.Mock(relation_id='docker-registry:1')]
     assert 'publish_to_clients' in dispatch(charm, 'update-status')
-    endpoint = charm.reactive.endpoints['endpoint.docker-registry.joined']
     endpoint.set_registry_config.assert_called_once_with(**PAYLOAD)
+    dispatch(charm, 'update-status')
+    endpoint.set_registry_config.assert_called_once()  # nothing changed: not sent again
+    endpoint.relations.append(mock.Mock(relation_id='docker-registry:2'))
+    dispatch(charm, 'update-status')
+    assert endpoint.set_registry_config.call_count == 2  # a new relation is told
+    charm.registry_juju.client_payload.return_value = dict(PAYLOAD, basic_user='u')
+    dispatch(charm, 'update-status')
+    assert endpoint.set_registry_config.call_args == mock.call(**dict(PAYLOAD, basic_user='u'))
 
 
 def test_a_proxy_joining_or_leaving_reconfigures(charm):
@@ -650,7 +666,7 @@ def test_a_proxy_joining_or_leaving_reconfigures(charm):
 
 
 def test_only_the_leader_describes_the_proxy_service(charm):
-    charm.registry_unit.proxy_services.return_value = '- service_name: docker-registry\n'
+    charm.registry_juju.proxy_services.return_value = '- service_name: docker-registry\n'
     charm.reactive.flags.update({'registry.configured', 'website.available',
                                  'leadership.is_leader'})
     charm.publish_proxy_services()
@@ -661,13 +677,32 @@ def test_only_the_leader_describes_the_proxy_service(charm):
     ran = dispatch(charm, 'leader-settings-changed')
     assert 'publish_proxy_services' not in ran
     website.set_remote.assert_called_once_with(services=None)
+    dispatch(charm, 'update-status')
+    website.set_remote.assert_called_once()  # withdrawn once, not in every hook
+    charm.reactive.flags.add('leadership.is_leader')  # leading again: described again
+    charm.publish_proxy_services()
+    website.set_remote.assert_called_with(services='- service_name: docker-registry\n')
+
+
+def test_the_proxy_service_is_described_again_only_when_it_changes(charm):
+    charm.registry_juju.proxy_services.return_value = '- service_name: docker-registry\n'
+    charm.hookenv.relation_ids.return_value = ['website:3']
+    charm.reactive.flags.update({'registry.configured', 'website.available',
+                                 'leadership.is_leader'})
+    charm.publish_proxy_services()
+    charm.publish_proxy_services()
+    website = charm.reactive.endpoints['website.available']
+    website.set_remote.assert_called_once()
+    charm.registry_juju.proxy_services.return_value = '- service_name: other\n'
+    charm.publish_proxy_services()
+    website.set_remote.assert_called_with(services='- service_name: other\n')
 
 
 def test_nrpe_checks_are_written_once_per_change_and_removed_with_the_relation(charm):
     from charms.layer.registry_relations import NrpeCheck
     charm.hookenv.config.return_value = {'nagios_context': 'juju', 'nagios_servicegroups': ''}
     check = NrpeCheck('docker_registry_http', 'API', ['/usr/lib/nagios/plugins/check_http'])
-    charm.registry_unit.nrpe_checks.return_value = [check]
+    charm.registry_juju.nrpe_checks.return_value = [check]
     charm.reactive.flags.update({'registry.configured', 'nrpe-external-master.available'})
     charm.write_nrpe_checks()
     nrpe = charm.reactive.endpoints['nrpe-external-master.available']
@@ -689,7 +724,7 @@ def test_a_certificate_written_after_configure_ran_in_the_same_hook_is_served_at
     charm.reactive.flags.update({'registry.image.available', 'leadership.set.http-secret',
                                  'tls_client.server.certificate.written'})
     charm.serve_new_certificate()
-    charm.registry_unit.configure.assert_called_once()
+    charm.registry_juju.configure.assert_called_once()
     assert 'registry.configured' in charm.reactive.flags
 
 
@@ -697,14 +732,14 @@ def test_a_written_certificate_waits_while_the_registry_is_stopped(charm):
     charm.reactive.flags.update({'registry.image.available', 'leadership.set.http-secret',
                                  'registry.stopped', 'tls_client.ca.written'})
     charm.serve_new_certificate()
-    charm.registry_unit.configure.assert_not_called()
+    charm.registry_juju.configure.assert_not_called()
 
 
 def test_the_last_status_of_a_hook_is_the_one_shown(charm):
     # layer:status alone would keep the earlier, more severe "waiting".
-    charm.registry_unit.configure.side_effect = [
-        real_registry_unit.Outcome(False, True, 'Waiting for a certificate'),
-        real_registry_unit.Outcome(True, False, 'Ready at x:5000 (https)')]
+    charm.registry_juju.configure.side_effect = [
+        Outcome(WAITING, 'Waiting for a certificate'),
+        Outcome(ACTIVE, 'Ready at x:5000 (https)')]
     charm.reactive.flags.update({'registry.image.available', 'leadership.set.http-secret'})
     charm.configure_registry()
     charm.serve_new_certificate()
@@ -716,11 +751,11 @@ def test_the_last_status_of_a_hook_is_the_one_shown(charm):
 def test_an_image_removed_behind_the_charms_back_is_fetched_again(charm):
     # "Image disappeared" recovered only by hand: registry.image.available stayed set.
     charm.reactive.flags.update({'registry.image.available', 'leadership.set.http-secret'})
-    charm.registry_unit.image_present.return_value = False
+    charm.registry_juju.image_present.return_value = False
     charm.configure_registry()
     assert 'registry.image.available' not in charm.reactive.flags
-    charm.registry_unit.configure.assert_not_called()
-    charm.registry_unit.image_present.return_value = True
+    charm.registry_juju.configure.assert_not_called()
+    charm.registry_juju.image_present.return_value = True
     charm.get_image()
     assert 'registry.image.available' in charm.reactive.flags
     charm.configure_registry()
@@ -728,9 +763,9 @@ def test_an_image_removed_behind_the_charms_back_is_fetched_again(charm):
 
 
 def test_a_huge_status_message_is_cut(charm):
-    charm.registry_unit.configure.return_value = real_registry_unit.Outcome(
-        False, False, 'x' * 100000)
+    charm.registry_juju.configure.return_value = Outcome(
+        BLOCKED, 'x' * 100000)
     charm.configure_registry()
     charm.end_hook()
     [(message,), _] = charm.status_mock.blocked.call_args
-    assert len(message) == charm.MAX_STATUS and message.endswith('...')
+    assert len(message) == registry_status.MAX_MESSAGE and message.endswith('...')

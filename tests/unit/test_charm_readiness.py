@@ -9,7 +9,7 @@ from unittest import mock
 
 import pytest
 
-from charms.layer import registry_http, registry_service
+from charms.layer import registry_http, registry_files
 from charms.layer.registry_container import FINGERPRINT_LABEL
 
 
@@ -67,13 +67,13 @@ def test_nothing_listening_is_no_answer(http_server):
 def test_ready_when_our_container_runs_and_a_registry_answers(fake_docker):
     fake_docker.add_container('registry', True, {FINGERPRINT_LABEL: 'f'})
     with mock.patch.object(registry_http, 'probe', return_value=200):
-        assert registry_service.ready('http://127.0.0.1:5000', 'registry', timeout=0)
+        assert registry_files.ready('http://127.0.0.1:5000', 'registry', timeout=0)
 
 
 def test_not_ready_while_our_container_is_stopped(fake_docker):
     fake_docker.add_container('registry', False, {FINGERPRINT_LABEL: 'f'})
     with mock.patch.object(registry_http, 'probe', return_value=200):
-        assert not registry_service.ready('http://127.0.0.1:5000', 'registry', timeout=0)
+        assert not registry_files.ready('http://127.0.0.1:5000', 'registry', timeout=0)
 
 
 def test_not_ready_when_the_engine_restarted_the_container_during_the_probe(fake_docker):
@@ -85,4 +85,4 @@ def test_not_ready_when_the_engine_restarted_the_container_during_the_probe(fake
         fake_docker.containers['registry']['starts'] += 1
         return 200
     with mock.patch.object(registry_http, 'probe', side_effect=probe_while_restarting):
-        assert not registry_service.ready('http://127.0.0.1:5000', 'registry', timeout=0)
+        assert not registry_files.ready('http://127.0.0.1:5000', 'registry', timeout=0)

@@ -1,10 +1,10 @@
-"""What the charm publishes on its relations (pure functions) and where registry_unit gets
+"""What the charm publishes on its relations (pure functions) and where registry_juju gets
 the facts (relations mocked)."""
 from unittest import mock
 
 import pytest
 
-from charms.layer import registry_relations, registry_unit
+from charms.layer import registry_relations, registry_juju
 from tests.support.registry_testlib import with_options
 
 PLUGINS = '/usr/lib/nagios/plugins/'
@@ -106,16 +106,16 @@ def relation_data(data):
 def test_the_client_address_is_the_lowest_proxy_address_with_the_registry_port(hookenv):
     answers = relation_data({'website:3': {'haproxy/0': {'private-address': '198.51.100.30'},
                                            'haproxy/1': {'ingress-address': '198.51.100.4'}}})
-    with mock.patch.multiple(registry_unit.hookenv, **answers):
-        assert registry_unit.client_netloc(with_options({})) == '198.51.100.4:5000'
-        assert registry_unit.client_netloc(with_options(
+    with mock.patch.multiple(registry_juju.hookenv, **answers):
+        assert registry_juju.client_netloc(with_options({})) == '198.51.100.4:5000'
+        assert registry_juju.client_netloc(with_options(
             {'http-host': 'https://registry.example.com/'})) == 'registry.example.com:443'
 
 
 def test_registry_units_are_this_one_and_its_peers(hookenv):
     answers = relation_data({'peer:1': {'docker-registry/1': {'ingress-address': '198.51.100.8'},
                                         'docker-registry/2': {}}})
-    with mock.patch.multiple(registry_unit.hookenv, **answers):
-        assert registry_unit.registry_units() == [
+    with mock.patch.multiple(registry_juju.hookenv, **answers):
+        assert registry_juju.registry_units() == [
             ('docker-registry/0', hookenv['network_get'].return_value['ingress-addresses'][0]),
             ('docker-registry/1', '198.51.100.8')]

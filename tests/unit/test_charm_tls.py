@@ -7,7 +7,8 @@ from unittest import mock
 
 import pytest
 
-from charms.layer import registry_service, registry_tls, registry_unit
+from charms.layer.registry_status import ACTIVE, BLOCKED, WAITING, Outcome
+from charms.layer import registry_files, registry_tls, registry_juju
 from charms.layer.registry_validation import ConfigProblem
 from tests.support.registry_testlib import b64, with_options
 from tests.support.ca import TestCA
@@ -190,18 +191,18 @@ def test_the_request_names_every_address_clients_use():
 def configuring(hookenv, fake_docker):
     from tests.support.registry_testlib import IMAGE_CMD, IMAGE_ID
     fake_docker.images['registry:2'] = (IMAGE_ID, IMAGE_CMD)
-    with mock.patch.object(registry_service, 'converge', return_value='started') as converge, \
-            mock.patch.object(registry_service, 'ready', return_value=True), \
-            mock.patch.object(registry_service, 'read_file', return_value=None):
+    with mock.patch.object(registry_files, 'converge', return_value='started') as converge, \
+            mock.patch.object(registry_files, 'ready', return_value=True), \
+            mock.patch.object(registry_files, 'read_file', return_value=None):
         yield {'converge': converge, 'hookenv': hookenv}
 
 
 def test_tls_required_without_material_blocks(configuring):
     configuring['hookenv']['config'].return_value = with_options({'tls-required': True})
     configuring['hookenv']['relation_ids'].return_value = []
-    outcome = registry_unit.configure(mock.Mock())
-    assert outcome == registry_unit.Outcome(
-        False, False, 'tls-required: no certificate; relate a CA (certificates) or set '
+    outcome = registry_juju.configure(mock.Mock())
+    assert outcome == Outcome(
+        BLOCKED, 'tls-required: no certificate; relate a CA (certificates) or set '
         'tls-cert-blob and tls-key-blob')
     configuring['converge'].assert_not_called()
 
@@ -209,8 +210,8 @@ def test_tls_required_without_material_blocks(configuring):
 def test_tls_required_waits_for_the_relation_to_deliver(configuring):
     configuring['hookenv']['config'].return_value = with_options({'tls-required': True})
     configuring['hookenv']['relation_ids'].return_value = ['certificates:3']
-    outcome = registry_unit.configure(mock.Mock())
-    assert outcome.waiting and not outcome.ok
+    outcome = registry_juju.configure(mock.Mock())
+    assert outcome.state == WAITING
     configuring['converge'].assert_not_called()
 
 
@@ -218,9 +219,9 @@ def test_an_expired_blob_certificate_blocks_and_leaves_the_registry_alone(config
     configuring['hookenv']['config'].return_value = with_options(
         {'tls-cert-blob': b64(pki['cert']), 'tls-key-blob': b64(pki['key'])})
     in_a_year = datetime.datetime.utcnow() + datetime.timedelta(days=365)
-    with mock.patch.object(registry_unit, '_now', return_value=in_a_year):
-        outcome = registry_unit.configure(mock.Mock())
-    assert not outcome.ok
+    with mock.patch.object(registry_juju, '_now', return_value=in_a_year):
+        outcome = registry_juju.configure(mock.Mock())
+    assert outcome.state != ACTIVE
     assert outcome.message.startswith('Invalid config: tls-cert-blob: certificate expired on ')
     configuring['converge'].assert_not_called()
 
@@ -237,9 +238,9 @@ def test_with_client_auth_the_unit_makes_and_trusts_its_own_client_certificate(
                            'tls-ca-blob': b64(pki['ca']), 'tls-client-auth': True})
     material = registry_tls.select(config, disk({}))
     facts = Facts('', 'secret', TlsSettings('tls1.2', True), False)
-    registry_service.converge(config, facts, material, UNIT, (IMAGE_ID, IMAGE_CMD), [],
+    registry_files.converge(config, facts, material, UNIT, (IMAGE_ID, IMAGE_CMD), [],
                               TEMPLATES, lambda name: True)
-    cert, key = registry_service.client_identity(config, material)
+    cert, key = registry_files.client_identity(config, material)
     assert (cert, key) == (host_dirs['HOST_UNIT_CLIENT_CERT'], host_dirs['HOST_UNIT_CLIENT_KEY'])
     assert os.stat(key).st_mode & 0o777 == 0o600
     ssl.create_default_context().load_cert_chain(cert, key)  # a matching pair
@@ -249,14 +250,14 @@ def test_with_client_auth_the_unit_makes_and_trusts_its_own_client_certificate(
         assert content == pki['ca'].rstrip(b'\n') + b'\n' + unit_cert.read()
     # made once: converging again keeps it
     first = open(cert, 'rb').read()
-    registry_service.converge(config, facts, material, UNIT, (IMAGE_ID, IMAGE_CMD), [],
+    registry_files.converge(config, facts, material, UNIT, (IMAGE_ID, IMAGE_CMD), [],
                               TEMPLATES, lambda name: True)
     assert open(cert, 'rb').read() == first
 
 
 def test_without_client_auth_there_is_no_client_identity(defaults):
     material = registry_tls.Material(b'c', b'k', b'ca', 'relation')
-    assert registry_service.client_identity(defaults, material) is None
+    assert registry_files.client_identity(defaults, material) is None
 
 
 # --- the certificate request ------------------------------------------------------------------
@@ -265,25 +266,25 @@ def test_the_certificate_is_requested_again_only_when_a_name_changes(hookenv, tm
     from charmhelpers.core import unitdata
     kv = unitdata.Storage(str(tmp_path / 'kv.db'))
     proxies = []
-    with mock.patch.object(registry_unit.unitdata, 'kv', return_value=kv), \
-            mock.patch.object(registry_unit.hookenv, 'unit_public_ip',
+    with mock.patch.object(registry_juju.unitdata, 'kv', return_value=kv), \
+            mock.patch.object(registry_juju.hookenv, 'unit_public_ip',
                               return_value='203.0.113.5'), \
-            mock.patch.object(registry_unit.socket, 'gethostname', return_value='juju-5'), \
-            mock.patch.object(registry_unit, 'proxy_addresses', side_effect=lambda: proxies):
-        first = registry_unit.certificate_request()
+            mock.patch.object(registry_juju.socket, 'gethostname', return_value='juju-5'), \
+            mock.patch.object(registry_juju, 'proxy_addresses', side_effect=lambda: proxies):
+        first = registry_juju.certificate_request()
         assert first[1][1:] == ['203.0.113.5', 'juju-5']
-        assert registry_unit.certificate_request() is None  # nothing changed
+        assert registry_juju.certificate_request() is None  # nothing changed
         proxies.append('198.51.100.30')  # a reverse proxy joins
-        assert registry_unit.certificate_request()[1][-1] == '198.51.100.30'
+        assert registry_juju.certificate_request()[1][-1] == '198.51.100.30'
         hookenv['config'].return_value = with_options({'http-host': 'https://r.example.com/',
                                                        'tls-extra-sans': 'extra.example.com'})
-        assert registry_unit.certificate_request()[1][-3:] == [
+        assert registry_juju.certificate_request()[1][-3:] == [
             'r.example.com', '198.51.100.30', 'extra.example.com']
-        with mock.patch.object(registry_unit.registry_service, 'remove_file') as removed:
-            registry_unit.forget_relation_certificate()
+        with mock.patch.object(registry_juju.registry_files, 'remove_file') as removed:
+            registry_juju.forget_relation_certificate()
         assert sorted(call.args[0] for call in removed.call_args_list) == sorted(
             [registry_tls.RELATION_CERT, registry_tls.RELATION_KEY, registry_tls.RELATION_CA])
-        assert registry_unit.certificate_request() is not None  # a new relation asks again
+        assert registry_juju.certificate_request() is not None  # a new relation asks again
 
 
 @pytest.mark.parametrize('bundle,problem', [

@@ -7,8 +7,9 @@ from unittest import mock
 
 import pytest
 
+from charms.layer.registry_status import BLOCKED, Outcome
 from charms.layer import registry_container, registry_http, registry_rejection, \
-    registry_service, registry_unit
+    registry_files, registry_juju
 from charms.layer.registry_config import Facts
 from tests.support.registry_testlib import (IMAGE_CMD, IMAGE_ID, TEMPLATES, UNIT, UNIT_ADDRESS,
                                             with_options)
@@ -19,7 +20,7 @@ REGION_PANIC = ('time="2026-12-06T02:00:00Z" level=info msg="redis not configure
 
 
 def converge(config, proves_itself):
-    return registry_service.converge(config, Facts('', 'secret', None, False), None, UNIT,
+    return registry_files.converge(config, Facts('', 'secret', None, False), None, UNIT,
                                      (IMAGE_ID, IMAGE_CMD), [UNIT_ADDRESS], TEMPLATES,
                                      proves_itself)
 
@@ -100,13 +101,13 @@ def test_a_changed_configuration_is_tried_and_success_forgets_the_refusal(
 
 def test_a_failed_write_puts_the_old_files_back(good, fake_docker, host_dirs):
     config, files, fingerprint = good
-    real_write = registry_service.write_file
+    real_write = registry_files.write_file
 
     def disk_full(path, content, mode):
         if path == host_dirs['HOST_ENV']:
             raise OSError(28, 'No space left on device')
         return real_write(path, content, mode)
-    with mock.patch.object(registry_service, 'write_file', side_effect=disk_full):
+    with mock.patch.object(registry_files, 'write_file', side_effect=disk_full):
         with pytest.raises(OSError):
             converge(with_options(BAD), lambda name: True)
     for key, content in files.items():
@@ -123,9 +124,9 @@ def test_a_registry_that_answers_and_keeps_running_proves_itself(fake_docker):
     fake_docker.add_container('registry', True)
     with mock.patch.object(registry_http, 'probe', return_value=401), \
             mock.patch('time.sleep') as sleep:
-        assert registry_service.proves_itself(URL, 'registry', timeout=1)
-    sleep.assert_any_call(registry_service.STEADY_SECONDS)
-    assert registry_service.STEADY_SECONDS >= 3
+        assert registry_files.proves_itself(URL, 'registry', timeout=1)
+    sleep.assert_any_call(registry_files.STEADY_SECONDS)
+    assert registry_files.STEADY_SECONDS >= 3
 
 
 def test_a_registry_restarted_in_the_steady_window_does_not(fake_docker):
@@ -135,7 +136,7 @@ def test_a_registry_restarted_in_the_steady_window_does_not(fake_docker):
         fake_docker.containers['registry']['starts'] += 1
     with mock.patch.object(registry_http, 'probe', return_value=200), \
             mock.patch('time.sleep', side_effect=restart):
-        assert not registry_service.proves_itself(URL, 'registry', timeout=1)
+        assert not registry_files.proves_itself(URL, 'registry', timeout=1)
 
 
 def test_a_crashing_registry_is_given_up_at_once(fake_docker):
@@ -147,14 +148,14 @@ def test_a_crashing_registry_is_given_up_at_once(fake_docker):
         fake_docker.containers['registry']['restarting'] = True
         return None
     with mock.patch.object(registry_http, 'probe', side_effect=crash):
-        assert not registry_service.proves_itself(URL, 'registry', timeout=30)
+        assert not registry_files.proves_itself(URL, 'registry', timeout=30)
     assert len(probes) == 1
 
 
 def test_another_service_answering_is_no_proof(fake_docker):
     fake_docker.add_container('registry', True)
     with mock.patch.object(registry_http, 'probe', return_value=None):
-        assert not registry_service.proves_itself(URL, 'registry', timeout=0.2)
+        assert not registry_files.proves_itself(URL, 'registry', timeout=0.2)
 
 
 # --- the status line -----------------------------------------------------------------------
@@ -203,21 +204,21 @@ def test_configure_blocks_with_the_refusal(hookenv, fake_docker):
     fake_docker.images['registry:2'] = (IMAGE_ID, IMAGE_CMD)
     hookenv['config'].return_value = S3
     refused = registry_container.Rejected(REGION_PANIC, True)
-    with mock.patch.object(registry_service, 'converge', side_effect=refused), \
-            mock.patch.object(registry_service, 'read_file', return_value=None):
-        outcome = registry_unit.configure(mock.Mock())
-    assert outcome == registry_unit.Outcome(False, False, registry_rejection.message(
+    with mock.patch.object(registry_files, 'converge', side_effect=refused), \
+            mock.patch.object(registry_files, 'read_file', return_value=None):
+        outcome = registry_juju.configure(mock.Mock())
+    assert outcome == Outcome(BLOCKED, registry_rejection.message(
         REGION_PANIC, S3, 'secret'))
 
 
 def test_configure_blocks_on_a_full_disk(hookenv, fake_docker):
     fake_docker.images['registry:2'] = (IMAGE_ID, IMAGE_CMD)
     full = OSError(28, 'No space left on device')
-    with mock.patch.object(registry_service, 'converge', side_effect=full), \
-            mock.patch.object(registry_service, 'read_file', return_value=None):
-        outcome = registry_unit.configure(mock.Mock())
-    assert outcome == registry_unit.Outcome(
-        False, False, 'Cannot write the registry configuration: No space left on device')
+    with mock.patch.object(registry_files, 'converge', side_effect=full), \
+            mock.patch.object(registry_files, 'read_file', return_value=None):
+        outcome = registry_juju.configure(mock.Mock())
+    assert outcome == Outcome(
+        BLOCKED, 'Cannot write the registry configuration: No space left on device')
 
 
 def test_the_refusal_record_is_json(good, fake_docker, host_dirs):
@@ -235,9 +236,9 @@ def test_a_second_application_on_the_machine_blocks(hookenv, fake_docker):
     fake_docker.images['registry:2'] = (IMAGE_ID, IMAGE_CMD)
     fake_docker.add_container('registry', True, {registry_container.UNIT_LABEL: 'other-app/3'})
     fake_docker.add_container('old', False, {registry_container.UNIT_LABEL: 'gone-app/1'})
-    with mock.patch.object(registry_service, 'converge') as converge:
-        outcome = registry_unit.configure(mock.Mock())
-    assert not outcome.ok and not outcome.waiting
+    with mock.patch.object(registry_files, 'converge') as converge:
+        outcome = registry_juju.configure(mock.Mock())
+    assert outcome.state == BLOCKED
     assert outcome.message.startswith('Another registry unit (other-app/3) runs on this machine')
     converge.assert_not_called()
 

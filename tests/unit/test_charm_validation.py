@@ -181,7 +181,7 @@ def test_proxy_with_a_newline_is_rejected(option):
     # Regression: urlsplit() drops newlines, so this URL validates, and the value is written
     # as-is into the container's env file, adding REGISTRY_* variables that override the
     # registry's config (lib/charms/layer/registry_validation.py _check_url and
-    # registry_service.proxy_environment).
+    # registry_files.proxy_environment).
     value = 'http://proxy\nREGISTRY_STORAGE_DELETE_ENABLED=true'
     assert option in options_of(validate(with_options({option: value})))
 

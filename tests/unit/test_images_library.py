@@ -396,26 +396,27 @@ def test_untagged_manifests_are_the_ones_a_tag_left_behind(tmp_path):
 def test_delete_untagged_looks_only_once_the_registry_is_read_only(tmp_path):
     """A multi-arch push writes its platform manifests before the index that tags them:
     looked at before read-only mode, they would be untagged, and deleted."""
-    from charms.layer import registry_image_actions as actions
+    from charms.layer import registry_garbage_collect as actions
+    from charms.layer.registry_status import ACTIVE, Outcome
     order = []
 
-    def configure(report, overrides=None):
+    def configure(progress, overrides=None):
         order.append(('configure', overrides))
-        return mock.Mock(ok=True)
+        return Outcome(ACTIVE, 'Ready')
 
     def untagged(data_dir):
         order.append(('untagged',))
         return {'r': ['sha256:' + '1' * 64]}
 
-    from charms.layer import registry_config, registry_service, registry_unit
-    with mock.patch('charms.reactive.is_flag_set', return_value=False), \
+    from charms.layer import registry_config, registry_files, registry_juju
+    with mock.patch.object(actions, 'is_flag_set', return_value=False), \
             mock.patch.object(actions, 'config',
                               return_value={'storage-delete': True, 'registry-name': 'r'}), \
-            mock.patch('charmhelpers.core.hookenv.status_set'), \
+            mock.patch.object(actions, 'show'), \
             mock.patch.object(registry_config, 'shares_storage', return_value=False), \
-            mock.patch.object(registry_unit, 'container_status', return_value='running'), \
-            mock.patch.object(registry_unit, 'configure', side_effect=configure), \
-            mock.patch.object(registry_service, 'HOST_DATA', str(tmp_path)), \
+            mock.patch.object(registry_juju, 'container_status', return_value='running'), \
+            mock.patch.object(registry_juju, 'configure', side_effect=configure), \
+            mock.patch.object(registry_files, 'HOST_DATA', str(tmp_path)), \
             mock.patch.object(actions.registry_images, 'untagged_manifests',
                               side_effect=untagged), \
             mock.patch.object(actions.registry_images, 'remove_manifest',
@@ -603,16 +604,16 @@ def test_an_unreachable_source_host_is_tried_once():
 
 
 def test_garbage_collect_refuses_shared_storage_with_several_units():
-    from charms.layer import registry_config, registry_image_actions, registry_unit
-    with mock.patch('charms.reactive.is_flag_set', return_value=False), \
-            mock.patch.object(registry_image_actions, 'config',
+    from charms.layer import registry_config, registry_garbage_collect, registry_juju
+    with mock.patch.object(registry_garbage_collect, 'is_flag_set', return_value=False), \
+            mock.patch.object(registry_garbage_collect, 'config',
                               return_value={'storage-s3-bucket': 'b'}), \
             mock.patch.object(registry_config, 'shares_storage', return_value=True), \
-            mock.patch.object(registry_unit, 'container_status', return_value='running'), \
-            mock.patch.object(registry_unit, 'registry_units',
+            mock.patch.object(registry_juju, 'container_status', return_value='running'), \
+            mock.patch.object(registry_juju, 'registry_units',
                               return_value=[('r/0', 'a'), ('r/1', 'b')]):
         with pytest.raises(action_support.ActionError, match='share its storage'):
-            registry_image_actions.garbage_collect({})
+            registry_garbage_collect.garbage_collect({})
 
 
 @pytest.mark.parametrize('path', ['/etc/docker/registry/config.yml',

@@ -1,7 +1,7 @@
 """How the unit reaches its own registry, and the address clients are told: from the config
 and two facts of the unit, passed in as functions (called only when needed).
 
-Hooks call these through registry_unit (facts from charmhelpers' hookenv); the image actions
+Hooks call these through registry_juju (facts from charmhelpers' hookenv); the image actions
 call them directly with the facts from hook_tools, so that an action starts without the
 hook environment's imports.
 """
@@ -9,7 +9,7 @@ import ipaddress
 from collections import namedtuple
 from urllib.parse import urlsplit
 
-from charms.layer import registry_config, registry_service, registry_tls
+from charms.layer import registry_config, registry_files, registry_tls
 
 # How tools on the unit reach its own registry: base URL, credentials (None without basic
 # auth), the CA file that verifies its certificate (None without TLS) and the client
@@ -19,7 +19,7 @@ Access = namedtuple('Access', 'url netloc username password ca_file client_cert 
 
 def serving_tls(config):
     """The registry_tls.Material the registry serves, or None for plain HTTP."""
-    tls = registry_tls.select(config, registry_service.read_file)
+    tls = registry_tls.select(config, registry_files.read_file)
     if tls and not tls.ca and registry_tls.self_signed(tls.cert):
         tls = tls._replace(ca=tls.cert)  # clients trust a self-signed certificate itself
     return tls
@@ -41,9 +41,9 @@ def access(config, unit_address):
     username = password = None
     if config.get('auth-basic-password'):
         username, password = config['auth-basic-user'], config['auth-basic-password']
-    client = registry_service.client_identity(config, tls) or (None, None)
+    client = registry_files.client_identity(config, tls) or (None, None)
     return Access(url, url.split('://', 1)[1], username, password,
-                  registry_service.ca_file(tls), *client)
+                  registry_files.ca_file(tls), *client)
 
 
 def client_netloc(config, proxy_addresses, unit_address):

@@ -11,7 +11,7 @@ def htpasswd_content(user, password, *existing):
     """The htpasswd file for user and password: the first of existing (contents, or None)
     whose single entry verifies them, else a fresh bcrypt entry."""
     # Imported here: passlib takes 70 ms to import, which every image action would pay
-    # at start (they import registry_service for its paths).
+    # at start (they import registry_files for its paths).
     from passlib.apache import HtpasswdFile
     for content in existing:
         if not content:

@@ -8,7 +8,7 @@ status, clients and relations all follow from that. Sources, first match wins:
   3. files at tls-cert-path + tls-key-path (+ tls-ca-path): placed on the unit by the operator.
 
 The charm never writes to the tls-*-path files (they stay the operator's); what it serves is
-copied into its own directory (registry_service.HOST_TLS_DIR).
+copied into its own directory (registry_files.HOST_TLS_DIR).
 
 `select`, `option_problems`, `material_problems`, `request_names` and `expiry_note` are pure;
 `inspect` is the one side effect (openssl and Python's ssl on temporary files).

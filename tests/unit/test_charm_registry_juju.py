@@ -1,4 +1,4 @@
-"""registry_unit: the hook-environment side (image, configure, addresses, ports)."""
+"""registry_juju: the hook-environment side (image, configure, addresses, ports)."""
 import datetime
 import subprocess
 import sys
@@ -6,7 +6,8 @@ from unittest import mock
 
 import pytest
 
-from charms.layer import registry_container, registry_service, registry_tls, registry_unit
+from charms.layer.registry_status import ACTIVE, BLOCKED, Outcome
+from charms.layer import registry_container, registry_files, registry_tls, registry_juju
 from tests.support.registry_testlib import IMAGE_CMD, IMAGE_ID, UNIT_ADDRESS, defaults, with_options
 
 
@@ -15,7 +16,7 @@ from tests.support.registry_testlib import IMAGE_CMD, IMAGE_ID, UNIT_ADDRESS, de
 def test_local_image_is_used_without_resource_or_pull(hookenv, fake_docker):
     fake_docker.images['registry:2'] = (IMAGE_ID, IMAGE_CMD)
     report = mock.Mock()
-    assert registry_unit.ensure_image(report) is None
+    assert registry_juju.ensure_image(report) is None
     report.assert_called_once_with('Checking for registry image registry:2')
     hookenv['resource_get'].assert_not_called()
     assert 'pull' not in fake_docker.verbs() and 'load' not in fake_docker.verbs()
@@ -27,7 +28,7 @@ def test_resource_is_loaded_before_any_pull(hookenv, fake_docker, tmp_path):
     hookenv['resource_get'].return_value = str(archive)
     fake_docker.on_load = lambda d: d.images.update({'registry:2': (IMAGE_ID, IMAGE_CMD)})
     report = mock.Mock()
-    assert registry_unit.ensure_image(report) is None
+    assert registry_juju.ensure_image(report) is None
     hookenv['resource_get'].assert_called_once_with('registry-image')
     assert [c.args[0] for c in report.call_args_list] == [
         'Checking for registry image registry:2',
@@ -38,7 +39,7 @@ def test_resource_is_loaded_before_any_pull(hookenv, fake_docker, tmp_path):
 def test_pull_when_no_resource(hookenv, fake_docker):
     fake_docker.on_pull = lambda d, ref: d.images.update({ref: (IMAGE_ID, IMAGE_CMD)})
     report = mock.Mock()
-    assert registry_unit.ensure_image(report) is None
+    assert registry_juju.ensure_image(report) is None
     assert report.call_args_list[-1] == mock.call('Pulling registry image registry:2')
     assert fake_docker.verbs() == ['image inspect', 'pull', 'image inspect']
     assert ('pull', 'registry:2') in fake_docker.calls
@@ -47,7 +48,7 @@ def test_pull_when_no_resource(hookenv, fake_docker):
 def test_resource_get_raising_falls_back_to_pull(hookenv, fake_docker):
     hookenv['resource_get'].side_effect = subprocess.CalledProcessError(1, 'resource-get')
     fake_docker.on_pull = lambda d, ref: d.images.update({ref: (IMAGE_ID, IMAGE_CMD)})
-    assert registry_unit.ensure_image(mock.Mock()) is None
+    assert registry_juju.ensure_image(mock.Mock()) is None
 
 
 def test_resource_without_the_image_then_pull_fails(hookenv, fake_docker, tmp_path):
@@ -56,7 +57,7 @@ def test_resource_without_the_image_then_pull_fails(hookenv, fake_docker, tmp_pa
     hookenv['resource_get'].return_value = str(archive)
     fake_docker.fail['pull'] = ('Error response from daemon:\n'
                                 'Get "https://registry-1.docker.io/v2/": dial tcp: lookup')
-    problem = registry_unit.ensure_image(mock.Mock())
+    problem = registry_juju.ensure_image(mock.Mock())
     assert problem == ('Cannot get registry image registry:2: the registry-image resource '
                        'does not contain registry:2; pull failed: Get '
                        '"https://registry-1.docker.io/v2/": dial tcp: lookup')
@@ -66,7 +67,7 @@ def test_resource_without_the_image_then_pull_fails(hookenv, fake_docker, tmp_pa
 def test_unreadable_resource_and_failed_pull(hookenv, fake_docker, tmp_path):
     hookenv['resource_get'].return_value = str(tmp_path / 'missing.tar')
     fake_docker.fail['pull'] = 'no route'
-    problem = registry_unit.ensure_image(mock.Mock())
+    problem = registry_juju.ensure_image(mock.Mock())
     assert problem.startswith('Cannot get registry image registry:2: loading the resource '
                               'failed: ')
     assert problem.endswith('; pull failed: no route')
@@ -75,7 +76,7 @@ def test_unreadable_resource_and_failed_pull(hookenv, fake_docker, tmp_path):
 def test_failure_message_names_the_configured_image(hookenv, fake_docker):
     hookenv['config'].return_value = with_options({'registry-image': 'mirror/registry:2.8'})
     fake_docker.fail['pull'] = 'x' * 300
-    problem = registry_unit.ensure_image(mock.Mock())
+    problem = registry_juju.ensure_image(mock.Mock())
     assert problem.startswith('Cannot get registry image mirror/registry:2.8: pull failed: ')
     assert len(problem) < 250  # docker's message is cut
 
@@ -86,10 +87,10 @@ def test_configure_blocks_on_invalid_config_without_touching_docker(hookenv, fak
     hookenv['config'].return_value = with_options({'log-level': 'loud'})
     fake_docker.images['registry:2'] = (IMAGE_ID, IMAGE_CMD)
     report = mock.Mock()
-    with mock.patch.object(registry_service, 'converge') as converge:
-        outcome = registry_unit.configure(report)
-    assert outcome == registry_unit.Outcome(
-        False, False, 'Invalid config: log-level: must be one of error, warn, info, debug')
+    with mock.patch.object(registry_files, 'converge') as converge:
+        outcome = registry_juju.configure(report)
+    assert outcome == Outcome(
+        BLOCKED, 'Invalid config: log-level: must be one of error, warn, info, debug')
     converge.assert_not_called()
     report.assert_not_called()
     # Only looked at the image (which registry major version validation applies to).
@@ -99,10 +100,10 @@ def test_configure_blocks_on_invalid_config_without_touching_docker(hookenv, fak
 @pytest.fixture
 def converging(hookenv, fake_docker, tmp_path):
     fake_docker.images['registry:2'] = (IMAGE_ID, IMAGE_CMD)
-    with mock.patch.object(registry_service, 'converge', return_value='started') as converge, \
-            mock.patch.object(registry_service, 'ready', return_value=True) as ready, \
-            mock.patch.object(registry_service, 'read_file', return_value=None), \
-            mock.patch.object(registry_unit, 'TEMPORARY_MARKER',
+    with mock.patch.object(registry_files, 'converge', return_value='started') as converge, \
+            mock.patch.object(registry_files, 'ready', return_value=True) as ready, \
+            mock.patch.object(registry_files, 'read_file', return_value=None), \
+            mock.patch.object(registry_juju, 'TEMPORARY_MARKER',
                               str(tmp_path / 'state' / 'temporary-config')):
         yield {'converge': converge, 'ready': ready, 'hookenv': hookenv}
 
@@ -113,24 +114,25 @@ def test_temporary_overrides_are_marked_until_the_configuration_serves_again(con
     lock = str(tmp_path / 'lock')
     with mock.patch.object(action_support.lock_held, '__defaults__', (lock,)), \
             mock.patch.object(action_support.Lock.__init__, '__defaults__', (lock,)):
-        assert registry_unit.configure(mock.Mock(), overrides={'storage-read-only': True}).ok
+        outcome = registry_juju.configure(mock.Mock(), overrides={'storage-read-only': True})
+        assert outcome.state == ACTIVE
         assert converging['converge'].call_args.args[0]['storage-read-only'] is True
         with action_support.Lock('garbage-collect'):
-            assert not registry_unit.temporary_config_left()  # the action restores it
+            assert not registry_juju.temporary_config_left()  # the action restores it
         # The action was killed before it restored the configuration.
-        assert registry_unit.temporary_config_left()
+        assert registry_juju.temporary_config_left()
         converging['ready'].return_value = False
-        assert not registry_unit.configure(mock.Mock()).ok
-        assert registry_unit.temporary_config_left()  # not restored yet: keep trying
+        assert registry_juju.configure(mock.Mock()).state != ACTIVE
+        assert registry_juju.temporary_config_left()  # not restored yet: keep trying
         converging['ready'].return_value = True
-        assert registry_unit.configure(mock.Mock()).ok
-        assert not registry_unit.temporary_config_left()
+        assert registry_juju.configure(mock.Mock()).state == ACTIVE
+        assert not registry_juju.temporary_config_left()
 
 
 def test_configure_converges_and_reports_ready(converging):
     report = mock.Mock()
-    outcome = registry_unit.configure(report)
-    assert outcome == registry_unit.Outcome(True, False, 'Ready at {}:5000 (http)'
+    outcome = registry_juju.configure(report)
+    assert outcome == Outcome(ACTIVE, 'Ready at {}:5000 (http)'
                                             .format(UNIT_ADDRESS))
     report.assert_called_once_with('Configuring the registry')
     args = converging['converge'].call_args.args
@@ -148,32 +150,32 @@ def test_configure_converges_and_reports_ready(converging):
 def test_configure_probes_the_unit_address_when_listening_on_it(converging):
     converging['hookenv']['config'].return_value = with_options(
         {'listen-on-unit-address': True})
-    registry_unit.configure(mock.Mock())
+    registry_juju.configure(mock.Mock())
     converging['ready'].assert_called_once_with('http://{}:5000'.format(UNIT_ADDRESS),
                                                 'registry', None, None)
 
 
 def test_configure_when_the_image_disappeared(converging, fake_docker):
     fake_docker.images.clear()
-    outcome = registry_unit.configure(mock.Mock())
-    assert outcome == registry_unit.Outcome(
-        False, False, 'Registry image registry:2 disappeared from the engine')
+    outcome = registry_juju.configure(mock.Mock())
+    assert outcome == Outcome(
+        BLOCKED, 'Registry image registry:2 disappeared from the engine')
     converging['converge'].assert_not_called()
 
 
 def test_configure_reports_docker_errors(converging):
     converging['converge'].side_effect = registry_container.DockerError('port is taken')
-    outcome = registry_unit.configure(mock.Mock())
-    assert outcome == registry_unit.Outcome(
-        False, False, 'Cannot run the registry container: port is taken')
+    outcome = registry_juju.configure(mock.Mock())
+    assert outcome == Outcome(
+        BLOCKED, 'Cannot run the registry container: port is taken')
 
 
 def test_configure_when_the_registry_does_not_answer(converging):
     converging['ready'].return_value = False
-    with mock.patch.object(registry_unit, 'container_status', return_value='restarting'):
-        outcome = registry_unit.configure(mock.Mock())
-    assert outcome == registry_unit.Outcome(
-        False, False, 'Registry container restarting but does not answer /v2/')
+    with mock.patch.object(registry_juju, 'container_status', return_value='restarting'):
+        outcome = registry_juju.configure(mock.Mock())
+    assert outcome == Outcome(
+        BLOCKED, 'Registry container restarting but does not answer /v2/')
 
 
 def test_configure_reports_https_with_http_host(converging):
@@ -183,7 +185,7 @@ def test_configure_reports_https_with_http_host(converging):
         'http-host': 'https://registry.example.com/'})
     valid = registry_tls.CertInfo(datetime.datetime(2099, 1, 1), [])
     with mock.patch.object(registry_tls, 'inspect', return_value=valid):
-        outcome = registry_unit.configure(mock.Mock())
+        outcome = registry_juju.configure(mock.Mock())
     assert outcome.message == 'Ready at registry.example.com:443 (https)'
     # Without a CA the probe does not verify the certificate.
     converging['ready'].assert_called_once_with('https://127.0.0.1:5000', 'registry', None,
@@ -199,33 +201,33 @@ def test_configure_reports_https_with_http_host(converging):
     ('https://registry.example.com:8443/v/', 'registry.example.com:8443'),
 ])
 def test_client_netloc(hookenv, http_host, netloc):
-    assert registry_unit.client_netloc(with_options({'http-host': http_host})) == netloc
+    assert registry_juju.client_netloc(with_options({'http-host': http_host})) == netloc
 
 
 def test_unit_address_falls_back_to_private_address(hookenv):
     hookenv['network_get'].side_effect = NotImplementedError
-    assert registry_unit.unit_address() == '192.0.2.9'
+    assert registry_juju.unit_address() == '192.0.2.9'
     hookenv['network_get'].side_effect = None
     hookenv['network_get'].return_value = {}
-    assert registry_unit.unit_address() == '192.0.2.9'
+    assert registry_juju.unit_address() == '192.0.2.9'
 
 
 def test_sync_ports_opens_the_registry_port(hookenv):
-    registry_unit.sync_ports(defaults())
+    registry_juju.sync_ports(defaults())
     hookenv['open_port'].assert_called_once_with(5000, 'TCP')
     hookenv['close_port'].assert_not_called()
 
 
 def test_sync_ports_closes_stale_and_opens_metrics(hookenv):
     hookenv['opened_ports'].return_value = ['5000/TCP', '6000/tcp']
-    registry_unit.sync_ports(with_options({'prometheus-metrics': True, 'debug-port': 5001}))
+    registry_juju.sync_ports(with_options({'prometheus-metrics': True, 'debug-port': 5001}))
     hookenv['close_port'].assert_called_once_with(6000, 'TCP')
     hookenv['open_port'].assert_called_once_with(5001, 'TCP')
 
 
 def test_sync_ports_nothing_to_do(hookenv):
     hookenv['opened_ports'].return_value = ['5000/tcp']
-    registry_unit.sync_ports(defaults())
+    registry_juju.sync_ports(defaults())
     hookenv['open_port'].assert_not_called()
     hookenv['close_port'].assert_not_called()
 
@@ -235,16 +237,16 @@ def test_sync_ports_nothing_to_do(hookenv):
 def test_container_status_and_stop_use_the_configured_name(hookenv, fake_docker):
     hookenv['config'].return_value = with_options({'registry-name': 'reg'})
     fake_docker.add_container('registry', True)  # another name: not ours
-    assert registry_unit.container_status() == 'removed'
+    assert registry_juju.container_status() == 'removed'
     fake_docker.add_container('reg', True, {registry_container.UNIT_LABEL: 'docker-registry/0'})
-    assert registry_unit.container_status() == 'running'
-    registry_unit.stop()
+    assert registry_juju.container_status() == 'running'
+    registry_juju.stop()
     assert ('stop', '--time', '10', 'reg') in fake_docker.calls
-    assert registry_unit.container_status() == 'exited'
+    assert registry_juju.container_status() == 'exited'
 
 
 def test_new_http_secret_is_random_hex():
-    a, b = registry_unit.new_http_secret(), registry_unit.new_http_secret()
+    a, b = registry_juju.new_http_secret(), registry_juju.new_http_secret()
     assert a != b and len(a) == 64 and int(a, 16) >= 0
 
 
@@ -256,24 +258,24 @@ def fetch():
 
 
 def test_install_docker(fetch, fake_docker):
-    assert registry_unit.install_docker() is None
+    assert registry_juju.install_docker() is None
     fetch.apt_install.assert_called_once_with(['docker.io'], fatal=True)
     assert fake_docker.calls == [('info',)]
 
 
 def test_install_docker_updates_package_lists_once_on_failure(fetch, fake_docker):
     fetch.apt_install.side_effect = [subprocess.CalledProcessError(100, 'apt-get'), None]
-    assert registry_unit.install_docker() is None
+    assert registry_juju.install_docker() is None
     fetch.apt_update.assert_called_once_with(fatal=True)
     assert fetch.apt_install.call_count == 2
 
 
 def test_install_docker_failure(fetch, fake_docker):
     fetch.apt_install.side_effect = subprocess.CalledProcessError(100, 'apt-get')
-    assert registry_unit.install_docker().startswith('Cannot install docker.io: ')
+    assert registry_juju.install_docker().startswith('Cannot install docker.io: ')
 
 
 def test_install_docker_engine_not_answering(fetch, fake_docker):
     fake_docker.fail['info'] = 'Cannot connect to the Docker daemon'
-    assert registry_unit.install_docker() == \
+    assert registry_juju.install_docker() == \
         'Docker engine not answering: Cannot connect to the Docker daemon'

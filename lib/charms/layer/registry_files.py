@@ -1,4 +1,4 @@
-"""What the unit runs: the files the registry needs and the container that uses them.
+"""The files the registry reads, and converging them together with its container.
 
 `desired_files` and `desired_container` are pure (options, facts and current file content in,
 paths, bytes and docker arguments out); `converge` writes what changed and applies the

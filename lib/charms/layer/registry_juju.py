@@ -1,15 +1,15 @@
-"""The unit's view of the registry: Juju facts in, library calls out.
+"""The unit's Juju-facing facade: Juju facts in, library calls out.
 
 Handlers and actions call these functions; they read the hook environment (config,
 addresses, leadership, resources), call the pure modules, and perform the side effects
-through registry_service and registry_container.
+through registry_files (the files the registry reads) and registry_container (its
+container).
 """
 import datetime
 import os
 import secrets
 import socket
 import subprocess
-from collections import namedtuple
 from urllib.parse import urlsplit
 
 import yaml
@@ -17,13 +17,11 @@ import yaml
 from charmhelpers.core import hookenv, unitdata
 
 from charms.layer import (registry_access, registry_config, registry_container,
-                          registry_rejection, registry_relations, registry_service,
+                          registry_rejection, registry_relations, registry_files,
                           registry_storage, registry_tls)
+from charms.layer.registry_status import ACTIVE, BLOCKED, WAITING, Outcome
 from charms.layer.registry_validation import describe, normalize, validate
 
-# ok: the registry serves the current config; waiting: it will once something arrives;
-# message: the status message either way.
-Outcome = namedtuple('Outcome', 'ok waiting message')
 # Present while the registry runs on an action's temporary overrides (garbage-collect's
 # read-only mode) until the operator's configuration serves again: an action killed in
 # between leaves it behind, and update-status then restores the configuration.
@@ -57,13 +55,13 @@ def new_http_secret():
     return secrets.token_hex(32)
 
 
-def ensure_image(report):
+def ensure_image(progress):
     """Make registry-image available: local, else the resource, else pull.
 
-    report(message) shows progress. Returns a problem message or None.
+    progress(message) shows what it does. Returns a problem message or None.
     """
     image = options()['registry-image']
-    report('Checking for registry image {}'.format(image))
+    progress('Checking for registry image {}'.format(image))
     if registry_container.image_info(image):
         return None
     try:
@@ -72,7 +70,7 @@ def ensure_image(report):
         archive = None
     problems = []
     if archive:
-        report('Loading registry image from the registry-image resource')
+        progress('Loading registry image from the registry-image resource')
         try:
             registry_container.load_image(archive)
         except (registry_container.DockerError, OSError) as error:
@@ -81,7 +79,7 @@ def ensure_image(report):
             return None
         if not problems:
             problems.append('the registry-image resource does not contain {}'.format(image))
-    report('Pulling registry image {}'.format(image))
+    progress('Pulling registry image {}'.format(image))
     try:
         registry_container.pull_image(image)
     except registry_container.DockerError as error:
@@ -154,7 +152,7 @@ def forget_relation_certificate():
     """Remove what the certificates relation wrote; a new relation requests afresh."""
     for path in (registry_tls.RELATION_CERT, registry_tls.RELATION_KEY,
                  registry_tls.RELATION_CA):
-        registry_service.remove_file(path)
+        registry_files.remove_file(path)
     unitdata.kv().unset(CERTIFICATE_REQUEST_KEY)
 
 
@@ -200,7 +198,7 @@ def proxy_services():
 def nrpe_checks():
     config = options()
     _, tls = facts(config)
-    data_dir = None if registry_config.shares_storage(config) else registry_service.HOST_DATA
+    data_dir = None if registry_config.shares_storage(config) else registry_files.HOST_DATA
     return registry_relations.nrpe_checks(
         hookenv.local_unit(), local_host(config), config['registry-port'], bool(tls),
         bool(registry_tls.client_ca(config, tls)), data_dir, config['tls-expiry-warning-days'])
@@ -219,7 +217,7 @@ def sync_ports(config):
         hookenv.open_port(int(number), proto.upper())
 
 
-def configure(report, overrides=None):
+def configure(progress, overrides=None):
     """Converge the registry on the current config and check it serves.
 
     overrides: options to run with for now instead of the operator's (an action may put
@@ -228,14 +226,14 @@ def configure(report, overrides=None):
     config = dict(options(), **(overrides or {}))
     others = registry_container.other_units(hookenv.local_unit())
     if others:
-        return Outcome(False, False, 'Another registry unit ({}) runs on this machine and '
+        return Outcome(BLOCKED, 'Another registry unit ({}) runs on this machine and '
                        'would share /etc/docker/registry and /srv/registry; place each unit '
                        'on its own machine'.format(', '.join(others)))
     if overrides:
         _mark_temporary(overrides)
     image = registry_container.image_info(config['registry-image'])
     if image is None:
-        return Outcome(False, False, 'Registry image {} disappeared from the engine'
+        return Outcome(BLOCKED, 'Registry image {} disappeared from the engine'
                        .format(config['registry-image']))
     distribution3 = registry_container.is_distribution3(image[1])
     problems = validate(config, distribution3) + registry_tls.option_problems(config)
@@ -244,39 +242,39 @@ def configure(report, overrides=None):
         problems = registry_tls.material_problems(config, tls, registry_tls.inspect(tls), _now())
     if problems:
         # Leave the running registry on its last good configuration.
-        return Outcome(False, False, describe(problems))
+        return Outcome(BLOCKED, describe(problems))
     if not tls and config.get('tls-required'):
         if hookenv.relation_ids('certificates'):
-            return Outcome(False, True, 'Waiting for a certificate from the certificates '
+            return Outcome(WAITING, 'Waiting for a certificate from the certificates '
                            'relation (tls-required)')
-        return Outcome(False, False, 'tls-required: no certificate; relate a CA '
+        return Outcome(BLOCKED, 'tls-required: no certificate; relate a CA '
                        '(certificates) or set tls-cert-blob and tls-key-blob')
-    report('Configuring the registry')
+    progress('Configuring the registry')
     no_proxy = [unit_address(), hookenv.unit_private_ip()]
-    url, ca, client = (local_url(config, tls), registry_service.ca_file(tls),
-                       registry_service.client_identity(config, tls))
+    url, ca, client = (local_url(config, tls), registry_files.ca_file(tls),
+                       registry_files.client_identity(config, tls))
     try:
-        outcome = registry_service.converge(
+        outcome = registry_files.converge(
             config, registry_facts, tls, hookenv.local_unit(), image, no_proxy,
             registry_config.templates_dir(hookenv.charm_dir()),
-            lambda name: registry_service.proves_itself(url, name, ca, client))
+            lambda name: registry_files.proves_itself(url, name, ca, client))
     except registry_container.Rejected as rejected:
-        return Outcome(False, False, registry_rejection.message(
+        return Outcome(BLOCKED, registry_rejection.message(
             rejected.logs, config, registry_facts.http_secret, rejected.previous_serves))
     except registry_container.DockerError as error:
-        return Outcome(False, False, 'Cannot run the registry container: {}'.format(error))
+        return Outcome(BLOCKED, 'Cannot run the registry container: {}'.format(error))
     except OSError as error:
         # A full disk or a read-only /etc: the previous files were put back where possible.
-        return Outcome(False, False, 'Cannot write the registry configuration: {}'.format(
+        return Outcome(BLOCKED, 'Cannot write the registry configuration: {}'.format(
             error.strerror or error))
     hookenv.log('Registry container {}'.format(outcome))
     sync_ports(config)
-    if not registry_service.ready(url, config['registry-name'], ca, client):
-        return Outcome(False, False, 'Registry container {} but does not answer /v2/'
+    if not registry_files.ready(url, config['registry-name'], ca, client):
+        return Outcome(BLOCKED, 'Registry container {} but does not answer /v2/'
                        .format(container_status()))
     if not overrides and os.path.exists(TEMPORARY_MARKER):
         os.unlink(TEMPORARY_MARKER)
-    return Outcome(True, False, ready_message(config, tls))
+    return Outcome(ACTIVE, ready_message(config, tls))
 
 
 def _mark_temporary(overrides):
@@ -298,7 +296,7 @@ def ready_message(config=None, tls=None):
     if config is None:
         config = options()
         tls = facts(config)[1]
-    watched = [] if registry_config.shares_storage(config) else [registry_service.HOST_DATA]
+    watched = [] if registry_config.shares_storage(config) else [registry_files.HOST_DATA]
     engine_root = registry_container.engine_root()
     watched += [engine_root] if engine_root else []
     endpoint = registry_storage.storage_endpoint(config)
