@@ -16,7 +16,7 @@ Flags this charm owns (the only place they are documented):
                              it until the start action clears the flag.
   registry.series-upgrade    between pre-series-upgrade and post-series-upgrade.
   registry.tls.relation      the certificates relation is up and may have written files
-                             (under registry_tls.RELATION_DIR) that the charm removes when
+                             (under registry_paths.RELATION_DIR) that the charm removes when
                              the relation goes away.
   registry.nrpe.checks       nrpe checks are written; removed with the relation.
 

@@ -1,6 +1,8 @@
 """Helpers shared by the unit tests: real option defaults, a fake docker engine, and one call
 that turns a configuration into everything the registry would see."""
 import base64
+
+from charms.layer import registry_paths
 import copy
 import functools
 import json
@@ -83,8 +85,8 @@ def run(config, disk=None, existing_htpasswd=None, leader_secret=HTTP_SECRET):
     files = registry_files.desired_files(config, facts, tls, [existing_htpasswd],
                                            [UNIT_ADDRESS], TEMPLATES)
     spec = registry_files.desired_container(config, facts, UNIT, (IMAGE_ID, IMAGE_CMD), files)
-    registry = yaml.safe_load(files[registry_files.HOST_CONFIG].content)
-    env = files[registry_files.HOST_ENV].content.decode()
+    registry = yaml.safe_load(files[registry_paths.HOST_CONFIG].content)
+    env = files[registry_paths.HOST_ENV].content.decode()
     return Result(config, registry, files, spec.args, env, spec, validate(config), facts, tls)
 
 

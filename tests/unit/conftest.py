@@ -76,8 +76,8 @@ def fake_docker():
 
 @pytest.fixture
 def host_dirs(tmp_path):
-    """registry_files's host paths moved under tmp_path (converge writes there)."""
-    from charms.layer import registry_files
+    """registry_paths's host paths moved under tmp_path (converge writes there)."""
+    from charms.layer import registry_paths
     etc = tmp_path / 'etc' / 'docker' / 'registry'
     values = {
         'HOST_DIR': str(etc),
@@ -95,7 +95,7 @@ def host_dirs(tmp_path):
         'HOST_UNIT_CLIENT_CERT': str(etc / 'tls' / 'unit-client.crt'),
         'HOST_UNIT_CLIENT_KEY': str(etc / 'tls' / 'unit-client.key'),
     }
-    with mock.patch.multiple(registry_files, **values):
+    with mock.patch.multiple(registry_paths, **values):
         yield values
 
 

@@ -7,6 +7,7 @@ from unittest import mock
 import pytest
 
 from charms.layer import registry_container, registry_files
+from charms.layer import registry_paths
 from charms.layer.registry_container import (FINGERPRINT_LABEL, DockerError,
                                              apply_spec, container_spec)
 from tests.support.registry_testlib import (IMAGE_CMD, IMAGE_ID, TEMPLATES, UNIT, UNIT_ADDRESS,
@@ -214,7 +215,7 @@ def test_another_workloads_container_is_never_touched(fake_docker, labels):
 
 def test_a_taken_over_container_is_replaced_like_ours(fake_docker, tmp_path, monkeypatch):
     # After a switch, the old charm's container (no label of ours) is this unit's to replace.
-    monkeypatch.setattr(registry_container, 'TAKEN_OVER', str(tmp_path / 'taken-over.json'))
+    monkeypatch.setattr(registry_paths, 'TAKEN_OVER', str(tmp_path / 'taken-over.json'))
     fake_docker.add_container('registry', True, {})
     with pytest.raises(registry_container.NotOurs):
         apply(spec())

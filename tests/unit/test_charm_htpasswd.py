@@ -2,7 +2,7 @@
 from passlib.apache import HtpasswdFile
 from passlib.hash import bcrypt
 
-from charms.layer import registry_files
+from charms.layer import registry_paths
 from charms.layer.registry_auth import htpasswd_content
 from tests.support.registry_testlib import run, with_options
 
@@ -66,15 +66,15 @@ def test_unreadable_existing_content_is_replaced():
 def test_desired_files_keep_the_existing_entry_so_the_fingerprint_is_stable():
     config = with_options({'auth-basic-password': 'pw'})
     first = run(config)
-    existing = first.files[registry_files.HOST_HTPASSWD].content
+    existing = first.files[registry_paths.HOST_HTPASSWD].content
     again = run(config, existing_htpasswd=existing)
-    assert again.files[registry_files.HOST_HTPASSWD].content == existing
+    assert again.files[registry_paths.HOST_HTPASSWD].content == existing
     assert again.spec.fingerprint == first.spec.fingerprint
 
 
 def test_desired_files_replace_the_entry_on_password_change():
     first = run(with_options({'auth-basic-password': 'pw'}))
-    existing = first.files[registry_files.HOST_HTPASSWD].content
+    existing = first.files[registry_paths.HOST_HTPASSWD].content
     changed = run(with_options({'auth-basic-password': 'pw2'}), existing_htpasswd=existing)
-    assert changed.files[registry_files.HOST_HTPASSWD].content != existing
+    assert changed.files[registry_paths.HOST_HTPASSWD].content != existing
     assert changed.spec.fingerprint != first.spec.fingerprint

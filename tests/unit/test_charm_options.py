@@ -14,6 +14,7 @@ import pytest
 from passlib.apache import HtpasswdFile
 
 from charms.layer import registry_config, registry_files
+from charms.layer import registry_paths
 from tests.support.registry_testlib import (CA_PEM, CERT_PEM, DEFAULT_REGISTRY, KEY_PEM,
                                             UNIT_ADDRESS, b64, option_definitions, run,
                                             with_options)
@@ -88,7 +89,7 @@ def file_is(path, content, mode=None):
 
 def htpasswd_verifies(user, password):
     def check(r, base):
-        wanted = r.files[registry_files.HOST_HTPASSWD]
+        wanted = r.files[registry_paths.HOST_HTPASSWD]
         assert wanted.mode == 0o600
         entry = HtpasswdFile.from_string(wanted.content)
         assert entry.users() == [user]
@@ -147,7 +148,7 @@ EXPECTATIONS = [
         htpasswd_verifies('admin', 's3cret'),
         cfg('auth', {'htpasswd': {'realm': 'Docker Registry',
                                   'path': '/etc/docker/registry/htpasswd'}}),
-        args_has('-v', registry_files.HOST_HTPASSWD + ':/etc/docker/registry/htpasswd:ro'))),
+        args_has('-v', registry_paths.HOST_HTPASSWD + ':/etc/docker/registry/htpasswd:ro'))),
     case('auth-token-realm', 'https://auth.example.com/v2/token/',
          cfg('auth.token.realm', 'https://auth.example.com/v2/token/'), base=TOKEN),
     case('auth-token-service', 'other-service', cfg('auth.token.service', 'other-service'),
@@ -155,9 +156,9 @@ EXPECTATIONS = [
     case('auth-token-issuer', 'other-issuer', cfg('auth.token.issuer', 'other-issuer'),
          base=TOKEN),
     case('auth-token-root-certs', b64(CERT_PEM + CA_PEM), all_of(
-        file_is(registry_files.HOST_TOKEN_CERTS, CERT_PEM + CA_PEM, 0o600),
+        file_is(registry_paths.HOST_TOKEN_CERTS, CERT_PEM + CA_PEM, 0o600),
         cfg('auth.token.rootcertbundle', '/etc/docker/registry/token-root-certs.pem'),
-        args_has('-v', registry_files.HOST_TOKEN_CERTS
+        args_has('-v', registry_paths.HOST_TOKEN_CERTS
                  + ':/etc/docker/registry/token-root-certs.pem:ro')),
          base=TOKEN),
     # pull-through cache
@@ -351,8 +352,8 @@ def test_defaults_render_the_expected_registry_config(defaults):
     assert r.problems == []
     assert r.registry == DEFAULT_REGISTRY
     assert r.env == ''
-    assert set(r.files) == {registry_files.HOST_CONFIG, registry_files.HOST_ENV}
-    assert r.files[registry_files.HOST_CONFIG].mode == 0o600
+    assert set(r.files) == {registry_paths.HOST_CONFIG, registry_paths.HOST_ENV}
+    assert r.files[registry_paths.HOST_CONFIG].mode == 0o600
     assert r.args == [
         '--name', 'registry', '--restart', 'unless-stopped',
         '--env-file', '/etc/docker/registry/registry.env',

@@ -8,6 +8,7 @@ import pytest
 
 from charms.layer.registry_status import ACTIVE, BLOCKED, Outcome
 from charms.layer import registry_container, registry_files, registry_tls, registry_juju
+from charms.layer import registry_paths
 from tests.support.registry_testlib import IMAGE_CMD, IMAGE_ID, UNIT_ADDRESS, defaults, with_options
 
 
@@ -103,7 +104,7 @@ def converging(hookenv, fake_docker, tmp_path):
     with mock.patch.object(registry_files, 'converge', return_value='started') as converge, \
             mock.patch.object(registry_files, 'ready', return_value=True) as ready, \
             mock.patch.object(registry_files, 'read_file', return_value=None), \
-            mock.patch.object(registry_juju, 'TEMPORARY_MARKER',
+            mock.patch.object(registry_paths, 'TEMPORARY_MARKER',
                               str(tmp_path / 'state' / 'temporary-config')):
         yield {'converge': converge, 'ready': ready, 'hookenv': hookenv}
 

@@ -4,6 +4,7 @@ import os
 from unittest import mock
 
 from charms.layer import registry_switch as sw
+from charms.layer import registry_paths
 
 CONFIG = {'registry-port': 5000, 'http-host': '', 'tls-cert-blob': '',
           'tls-cert-path': '/etc/docker/registry/registry.crt',
@@ -90,10 +91,10 @@ def test_adopt_acts_on_the_unit(tmp_path, monkeypatch):
     os.symlink(CONFIG['tls-cert-path'], str(certs_d / '198.51.100.7:5000' / 'client.cert'))
     daemon = tmp_path / 'daemon.json'
     daemon.write_text(json.dumps({'insecure-registries': ['198.51.100.7:5000']}))
-    monkeypatch.setattr(sw, 'CERTS_D', str(certs_d))
-    monkeypatch.setattr(sw, 'DAEMON_JSON', str(daemon))
-    monkeypatch.setattr(sw, 'LOCAL_CA_DIR', str(tmp_path / 'ca'))
-    monkeypatch.setattr(sw, 'OLD_TOKEN_CERTS', str(tmp_path / 'auth_token.pem'))
+    monkeypatch.setattr(registry_paths, 'DOCKER_CERTS_D', str(certs_d))
+    monkeypatch.setattr(registry_paths, 'DOCKER_DAEMON_JSON', str(daemon))
+    monkeypatch.setattr(registry_paths, 'LOCAL_CA_DIR', str(tmp_path / 'ca'))
+    monkeypatch.setattr(registry_paths, 'OLD_TOKEN_CERTS', str(tmp_path / 'auth_token.pem'))
     kv = mock.MagicMock()
     kv.getrange.return_value = {'docker_volumes': {}, 'other': 1}
     cleared, log = [], mock.MagicMock()

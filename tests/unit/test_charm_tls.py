@@ -9,6 +9,7 @@ import pytest
 
 from charms.layer.registry_status import ACTIVE, BLOCKED, WAITING, Outcome
 from charms.layer import registry_files, registry_tls, registry_juju
+from charms.layer import registry_paths
 from charms.layer.registry_validation import ConfigProblem
 from tests.support.registry_testlib import b64, with_options
 from tests.support.ca import TestCA
@@ -34,8 +35,8 @@ def disk(files):
 
 # --- where material comes from ----------------------------------------------------------------
 
-RELATION = {registry_tls.RELATION_CERT: b'relation cert', registry_tls.RELATION_KEY: b'rk',
-            registry_tls.RELATION_CA: b'relation ca'}
+RELATION = {registry_paths.RELATION_CERT: b'relation cert', registry_paths.RELATION_KEY: b'rk',
+            registry_paths.RELATION_CA: b'relation ca'}
 PATHS = {'/etc/docker/registry/registry.crt': b'path cert',
          '/etc/docker/registry/registry.key': b'pk'}
 BLOBS = {'tls-cert-blob': b64(b'blob cert'), 'tls-key-blob': b64(b'bk')}
@@ -62,7 +63,7 @@ def test_files_at_the_paths_when_nothing_else(defaults):
 
 
 def test_a_certificate_without_its_key_is_no_material(defaults):
-    assert registry_tls.select(defaults, disk({registry_tls.RELATION_CERT: b'c'})) is None
+    assert registry_tls.select(defaults, disk({registry_paths.RELATION_CERT: b'c'})) is None
     assert registry_tls.select(with_options({'tls-cert-blob': b64(b'c')}), disk({})) is None
 
 
@@ -283,7 +284,7 @@ def test_the_certificate_is_requested_again_only_when_a_name_changes(hookenv, tm
         with mock.patch.object(registry_juju.registry_files, 'remove_file') as removed:
             registry_juju.forget_relation_certificate()
         assert sorted(call.args[0] for call in removed.call_args_list) == sorted(
-            [registry_tls.RELATION_CERT, registry_tls.RELATION_KEY, registry_tls.RELATION_CA])
+            [registry_paths.RELATION_CERT, registry_paths.RELATION_KEY, registry_paths.RELATION_CA])
         assert registry_juju.certificate_request() is not None  # a new relation asks again
 
 

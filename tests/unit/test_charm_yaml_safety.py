@@ -4,7 +4,7 @@ import copy
 import pytest
 from passlib.apache import HtpasswdFile
 
-from charms.layer import registry_files
+from charms.layer import registry_paths
 from tests.support.registry_testlib import CA_PEM, DEFAULT_REGISTRY, b64, run, with_options
 
 NASTY = 'a: b # c \' d " {e} [f] &g *h !i %j |k >l @m `n\nsecond: line\t\\end'
@@ -81,9 +81,9 @@ def test_value_with_yaml_syntax_survives_rendering(option):
 
 def test_password_with_yaml_syntax_still_verifies_in_htpasswd():
     r = run(with_options({'auth-basic-password': NASTY}))
-    entry = HtpasswdFile.from_string(r.files[registry_files.HOST_HTPASSWD].content)
+    entry = HtpasswdFile.from_string(r.files[registry_paths.HOST_HTPASSWD].content)
     assert entry.check_password('admin', NASTY)
-    assert NASTY.encode() not in r.files[registry_files.HOST_CONFIG].content
+    assert NASTY.encode() not in r.files[registry_paths.HOST_CONFIG].content
 
 
 def test_http_secret_with_yaml_syntax_survives():

@@ -11,6 +11,7 @@ from unittest import mock
 import pytest
 
 from charms.layer import action_support, registry_copy, registry_images, registry_refs
+from charms.layer import registry_paths
 from charms.layer import registry_api
 from charms.layer.registry_api import RegistryError, _challenge, _next_link
 
@@ -408,7 +409,7 @@ def test_delete_untagged_looks_only_once_the_registry_is_read_only(tmp_path):
         order.append(('untagged',))
         return {'r': ['sha256:' + '1' * 64]}
 
-    from charms.layer import registry_config, registry_files, registry_juju
+    from charms.layer import registry_config, registry_juju, registry_paths
     with mock.patch.object(actions, 'is_flag_set', return_value=False), \
             mock.patch.object(actions, 'config',
                               return_value={'storage-delete': True, 'registry-name': 'r'}), \
@@ -416,7 +417,7 @@ def test_delete_untagged_looks_only_once_the_registry_is_read_only(tmp_path):
             mock.patch.object(registry_config, 'shares_storage', return_value=False), \
             mock.patch.object(registry_juju, 'container_status', return_value='running'), \
             mock.patch.object(registry_juju, 'configure', side_effect=configure), \
-            mock.patch.object(registry_files, 'HOST_DATA', str(tmp_path)), \
+            mock.patch.object(registry_paths, 'HOST_DATA', str(tmp_path)), \
             mock.patch.object(actions.registry_images, 'untagged_manifests',
                               side_effect=untagged), \
             mock.patch.object(actions.registry_images, 'remove_manifest',
@@ -561,7 +562,7 @@ def test_params():
 
 
 def test_big_results_go_to_a_private_file(tmp_path):
-    with mock.patch.object(action_support, 'RESULTS_DIR', str(tmp_path)), \
+    with mock.patch.object(registry_paths, 'RESULTS_DIR', str(tmp_path)), \
             mock.patch.object(action_support.hook_tools, 'action_set') as action_set:
         action_support.set_results({'json': [{'x': 'y' * 100}] * 1000, 'small': 'ok'}, 'images')
     results = action_set.call_args[0][0]

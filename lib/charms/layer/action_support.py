@@ -11,10 +11,9 @@ import os
 import time
 
 from charms.layer import hook_tools
+from charms.layer import registry_paths as paths
 from charms.layer.registry_validation import normalize
 
-LOCK_PATH = '/run/docker-registry-images.lock'
-RESULTS_DIR = '/var/lib/docker-registry/results'
 # action-set passes values as arguments: keep each well under the kernel's 128 KiB limit.
 MAX_RESULT = 64 * 1024
 
@@ -30,7 +29,7 @@ class Busy(ActionError):
 class Lock:
     """Exclusive, non-blocking: a second mutating action fails at once, naming the first."""
 
-    def __init__(self, action, path=LOCK_PATH):
+    def __init__(self, action, path=paths.IMAGE_ACTIONS_LOCK):
         self.action, self.path, self._fd = action, path, None
 
     def __enter__(self):
@@ -53,7 +52,7 @@ class Lock:
         self._fd = None
 
 
-def lock_held(path=LOCK_PATH):
+def lock_held(path=paths.IMAGE_ACTIONS_LOCK):
     """A mutating image action runs now."""
     try:
         fd = os.open(path, os.O_RDONLY)
@@ -170,8 +169,8 @@ def set_results(results, name):
         if not isinstance(value, str):
             value = json.dumps(value, sort_keys=True)
         if len(value.encode()) > MAX_RESULT:
-            os.makedirs(RESULTS_DIR, mode=0o700, exist_ok=True)
-            path = os.path.join(RESULTS_DIR, '{}-{}-{}.txt'.format(
+            os.makedirs(paths.RESULTS_DIR, mode=0o700, exist_ok=True)
+            path = os.path.join(paths.RESULTS_DIR, '{}-{}-{}.txt'.format(
                 name, key, time.strftime('%Y%m%dT%H%M%S')))
             fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
             with os.fdopen(fd, 'w') as stream:

@@ -9,13 +9,9 @@ import os
 from collections import namedtuple
 from urllib.parse import urlsplit
 
+from charms.layer import registry_paths as paths
+
 # Paths inside the registry container.
-DATA_DIR = '/var/lib/registry'
-HTPASSWD = '/etc/docker/registry/htpasswd'
-TOKEN_ROOT_CERTS = '/etc/docker/registry/token-root-certs.pem'
-TLS_CERT = '/etc/docker/registry/tls/server.crt'
-TLS_KEY = '/etc/docker/registry/tls/server.key'
-TLS_CLIENT_CAS = '/etc/docker/registry/tls/client-ca.crt'
 HTPASSWD_REALM = 'Docker Registry'
 
 # Facts about the unit that are not options:
@@ -83,7 +79,7 @@ def storage_driver(config):
     if _set(config.get('storage-swift-authurl')):
         params = {p: config.get('storage-swift-' + p) for p in SWIFT_PARAMETERS}
         return 'swift', {k: v for k, v in params.items() if _set(v)}
-    return 'filesystem', {'rootdirectory': DATA_DIR}
+    return 'filesystem', {'rootdirectory': paths.CONTAINER_DATA}
 
 
 def shares_storage(config):
@@ -104,7 +100,7 @@ def registry_context(config, facts):
         'log_level': config['log-level'],
         's3': params if driver == 's3' else None,
         'swift': params if driver == 'swift' else None,
-        'data_dir': DATA_DIR,
+        'data_dir': paths.CONTAINER_DATA,
         'blob_cache': None if config['storage-cache'] == 'disabled' else config['storage-cache'],
         'delete_enabled': bool(config['storage-delete']),
         'redirect_disabled': bool(config['storage-redirect-disable']),
@@ -120,9 +116,9 @@ def registry_context(config, facts):
     }
     if facts.tls:
         context['tls'] = {
-            'certificate': TLS_CERT, 'key': TLS_KEY,
+            'certificate': paths.CONTAINER_TLS_CERT, 'key': paths.CONTAINER_TLS_KEY,
             'minimum_version': facts.tls.minimum_version,
-            'client_cas': [TLS_CLIENT_CAS] if facts.tls.client_cas else [],
+            'client_cas': [paths.CONTAINER_TLS_CLIENT_CA] if facts.tls.client_cas else [],
         }
     if config.get('prometheus-metrics'):
         # The debug server also serves pprof: never on every address of the host. In bridge
@@ -132,11 +128,11 @@ def registry_context(config, facts):
             facts.unit_address or '127.0.0.1'
         context['debug_addr'] = host_port(debug_host, config['debug-port'])
     if config.get('auth-basic-password'):
-        context['htpasswd'] = {'realm': HTPASSWD_REALM, 'path': HTPASSWD}
+        context['htpasswd'] = {'realm': HTPASSWD_REALM, 'path': paths.CONTAINER_HTPASSWD}
     elif config.get('auth-token-realm'):
         context['token'] = {
             'realm': config['auth-token-realm'], 'service': config['auth-token-service'],
-            'issuer': config['auth-token-issuer'], 'rootcertbundle': TOKEN_ROOT_CERTS,
+            'issuer': config['auth-token-issuer'], 'rootcertbundle': paths.CONTAINER_TOKEN_CERTS,
         }
     if config.get('cache-remoteurl'):
         context['proxy'] = {'remoteurl': config['cache-remoteurl'],

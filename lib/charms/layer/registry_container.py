@@ -13,12 +13,10 @@ import subprocess
 import time
 from collections import namedtuple
 
+from charms.layer import registry_paths as paths
+
 FINGERPRINT_LABEL = 'io.juju.docker-registry.fingerprint'
 UNIT_LABEL = 'io.juju.docker-registry.unit'
-# The unlabelled container this unit took over on a switch from the old charm (take_over).
-TAKEN_OVER = '/var/lib/docker-registry/taken-over-container.json'
-CONFIG_2X = '/etc/docker/registry/config.yml'
-CONFIG_3X = '/etc/distribution/config.yml'
 
 ContainerSpec = namedtuple('ContainerSpec', 'name unit image args fingerprint')
 
@@ -45,11 +43,13 @@ def docker(*args, timeout=300, stdin=None, with_stderr=False):
 
 def config_path_for(image_cmd):
     """Where the image reads its config: 3.x images use /etc/distribution/config.yml."""
-    return CONFIG_3X if any(CONFIG_3X in part for part in image_cmd or ()) else CONFIG_2X
+    if any(paths.CONTAINER_CONFIG_3X in part for part in image_cmd or ()):
+        return paths.CONTAINER_CONFIG_3X
+    return paths.CONTAINER_CONFIG_2X
 
 
 def is_distribution3(image_cmd):
-    return config_path_for(image_cmd) == CONFIG_3X
+    return config_path_for(image_cmd) == paths.CONTAINER_CONFIG_3X
 
 
 def container_spec(config, unit_name, image_id, image_cmd, mounts, env_file, files,
@@ -159,15 +159,15 @@ def take_over(name, unit_name):
     labels, container_id = out.strip().splitlines()
     if (json.loads(labels) or {}).get(UNIT_LABEL):
         return False
-    os.makedirs(os.path.dirname(TAKEN_OVER), exist_ok=True)
-    with open(TAKEN_OVER, 'w') as f:
+    os.makedirs(os.path.dirname(paths.TAKEN_OVER), exist_ok=True)
+    with open(paths.TAKEN_OVER, 'w') as f:
         json.dump({'id': json.loads(container_id), 'unit': unit_name}, f)
     return True
 
 
 def _taken_over_by(container_id):
     try:
-        with open(TAKEN_OVER) as f:
+        with open(paths.TAKEN_OVER) as f:
             record = json.load(f)
     except (OSError, ValueError):
         return None

@@ -12,29 +12,10 @@ import time
 from collections import namedtuple
 
 from charms.layer import registry_config, registry_container, registry_http, registry_tls
+from charms.layer import registry_paths as paths
 from charms.layer.registry_auth import htpasswd_content
 from charms.layer.registry_validation import decode_base64
 
-HOST_DIR = '/etc/docker/registry'
-HOST_CONFIG = HOST_DIR + '/config.yml'
-HOST_HTPASSWD = HOST_DIR + '/htpasswd'
-HOST_ENV = HOST_DIR + '/registry.env'
-HOST_TOKEN_CERTS = HOST_DIR + '/token-root-certs.pem'
-HOST_DATA = '/srv/registry'
-# The configuration the registry last refused (fingerprint, its logs, the htpasswd it had),
-# so that hooks do not retry it until something changes.
-HOST_REJECTED = HOST_DIR + '/rejected.json'
-# What the registry serves, copied from whichever source registry_tls.select chose: the
-# charm owns this directory, never the operator's tls-*-path files.
-HOST_TLS_DIR = HOST_DIR + '/tls'
-HOST_TLS_CERT = HOST_TLS_DIR + '/server.crt'
-HOST_TLS_KEY = HOST_TLS_DIR + '/server.key'
-HOST_TLS_CA = HOST_TLS_DIR + '/ca.crt'
-HOST_TLS_CLIENT_CA = HOST_TLS_DIR + '/client-ca.crt'
-# With client certificates required, the unit's own probe and tools present this one
-# (self-signed, made on the unit, trusted next to the operator's client CAs).
-HOST_UNIT_CLIENT_CERT = HOST_TLS_DIR + '/unit-client.crt'
-HOST_UNIT_CLIENT_KEY = HOST_TLS_DIR + '/unit-client.key'
 PRIVATE = 0o600
 # How long a new container must keep running, never restarted, after it first answers.
 STEADY_SECONDS = 3
@@ -47,14 +28,14 @@ WantedFile = namedtuple('WantedFile', 'content mode container_path')
 def client_identity(config, tls):
     """(cert path, key path) the unit's own clients present, or None when not required."""
     if registry_tls.client_ca(config, tls):
-        return HOST_UNIT_CLIENT_CERT, HOST_UNIT_CLIENT_KEY
+        return paths.HOST_UNIT_CLIENT_CERT, paths.HOST_UNIT_CLIENT_KEY
     return None
 
 
 def ca_file(tls):
     """Host file that verifies the serving certificate; None without TLS or without a known
     CA (clients then rely on the system's trust store)."""
-    return HOST_TLS_CA if tls and tls.ca else None
+    return paths.HOST_TLS_CA if tls and tls.ca else None
 
 
 def proxy_environment(config, no_proxy_hosts):
@@ -81,27 +62,27 @@ def desired_files(config, facts, tls, existing_htpasswd, no_proxy_hosts, templat
     """
     files = {}
     if config.get('auth-basic-password'):
-        files[HOST_HTPASSWD] = WantedFile(
+        files[paths.HOST_HTPASSWD] = WantedFile(
             htpasswd_content(config['auth-basic-user'], config['auth-basic-password'],
                              *existing_htpasswd),
-            PRIVATE, registry_config.HTPASSWD)
+            PRIVATE, paths.CONTAINER_HTPASSWD)
     elif config.get('auth-token-root-certs'):
-        files[HOST_TOKEN_CERTS] = WantedFile(decode_base64(config['auth-token-root-certs']),
-                                             PRIVATE, registry_config.TOKEN_ROOT_CERTS)
+        files[paths.HOST_TOKEN_CERTS] = WantedFile(decode_base64(config['auth-token-root-certs']),
+                                             PRIVATE, paths.CONTAINER_TOKEN_CERTS)
     if tls:
-        files[HOST_TLS_CERT] = WantedFile(tls.cert, 0o644, registry_config.TLS_CERT)
-        files[HOST_TLS_KEY] = WantedFile(tls.key, PRIVATE, registry_config.TLS_KEY)
+        files[paths.HOST_TLS_CERT] = WantedFile(tls.cert, 0o644, paths.CONTAINER_TLS_CERT)
+        files[paths.HOST_TLS_KEY] = WantedFile(tls.key, PRIVATE, paths.CONTAINER_TLS_KEY)
         if tls.ca:  # for the unit's own clients; the registry does not read it
-            files[HOST_TLS_CA] = WantedFile(tls.ca, 0o644, None)
+            files[paths.HOST_TLS_CA] = WantedFile(tls.ca, 0o644, None)
         client_ca = registry_tls.client_ca(config, tls)
         if client_ca:
             bundle = client_ca.rstrip(b'\n') + b'\n' + (unit_client_cert or b'')
-            files[HOST_TLS_CLIENT_CA] = WantedFile(bundle, 0o644,
-                                                   registry_config.TLS_CLIENT_CAS)
+            files[paths.HOST_TLS_CLIENT_CA] = WantedFile(bundle, 0o644,
+                                                   paths.CONTAINER_TLS_CLIENT_CA)
     context = registry_config.registry_context(config, facts)
     rendered = registry_config.render_registry_config(context, templates_dir)
-    files[HOST_CONFIG] = WantedFile(rendered.encode(), PRIVATE, None)
-    files[HOST_ENV] = WantedFile(proxy_environment(config, no_proxy_hosts), PRIVATE, None)
+    files[paths.HOST_CONFIG] = WantedFile(rendered.encode(), PRIVATE, None)
+    files[paths.HOST_ENV] = WantedFile(proxy_environment(config, no_proxy_hosts), PRIVATE, None)
     return files
 
 
@@ -109,14 +90,14 @@ def desired_container(config, facts, unit_name, image, files):
     """The ContainerSpec for these files; image is (id, cmd) from the engine."""
     image_id, image_cmd = image
     config_path = registry_container.config_path_for(image_cmd)
-    mounts = [(HOST_CONFIG, config_path, True)]
+    mounts = [(paths.HOST_CONFIG, config_path, True)]
     mounts += [(path, f.container_path, True)
                for path, f in sorted(files.items()) if f.container_path]
     if not registry_config.shares_storage(config):
-        mounts.append((HOST_DATA, registry_config.DATA_DIR, False))
+        mounts.append((paths.HOST_DATA, paths.CONTAINER_DATA, False))
     seen = {path: f.content for path, f in files.items()}
     return registry_container.container_spec(config, unit_name, image_id, image_cmd, mounts,
-                                             HOST_ENV, seen, facts.listen_host,
+                                             paths.HOST_ENV, seen, facts.listen_host,
                                              facts.unit_address)
 
 
@@ -182,15 +163,16 @@ def read_rejection():
     """{'fingerprint', 'logs', 'previous_serves', 'htpasswd'} of the last refused
     configuration, or {}."""
     try:
-        return json.loads(read_file(HOST_REJECTED) or b'{}')
+        return json.loads(read_file(paths.HOST_REJECTED) or b'{}')
     except ValueError:
         return {}
 
 
 def managed_files():
     """Every file a configuration may write (so a refused one can be undone)."""
-    return (HOST_CONFIG, HOST_ENV, HOST_HTPASSWD, HOST_TOKEN_CERTS, HOST_TLS_CERT, HOST_TLS_KEY,
-            HOST_TLS_CA, HOST_TLS_CLIENT_CA, HOST_UNIT_CLIENT_CERT, HOST_UNIT_CLIENT_KEY)
+    return (paths.HOST_CONFIG, paths.HOST_ENV, paths.HOST_HTPASSWD, paths.HOST_TOKEN_CERTS,
+            paths.HOST_TLS_CERT, paths.HOST_TLS_KEY, paths.HOST_TLS_CA, paths.HOST_TLS_CLIENT_CA,
+            paths.HOST_UNIT_CLIENT_CERT, paths.HOST_UNIT_CLIENT_KEY)
 
 
 def converge(config, facts, tls, unit_name, image, no_proxy_hosts, templates_dir,
@@ -204,11 +186,12 @@ def converge(config, facts, tls, unit_name, image, no_proxy_hosts, templates_dir
     """
     unit_client_cert = None
     if client_identity(config, tls):
-        if not (read_file(HOST_UNIT_CLIENT_CERT) and read_file(HOST_UNIT_CLIENT_KEY)):
-            registry_tls.make_client_identity(HOST_UNIT_CLIENT_CERT, HOST_UNIT_CLIENT_KEY)
-        unit_client_cert = read_file(HOST_UNIT_CLIENT_CERT)
+        identity = paths.HOST_UNIT_CLIENT_CERT, paths.HOST_UNIT_CLIENT_KEY
+        if not all(read_file(path) for path in identity):
+            registry_tls.make_client_identity(*identity)
+        unit_client_cert = read_file(paths.HOST_UNIT_CLIENT_CERT)
     rejection = read_rejection()
-    existing_htpasswd = [read_file(HOST_HTPASSWD),
+    existing_htpasswd = [read_file(paths.HOST_HTPASSWD),
                          rejection.get('htpasswd', '').encode() or None]
     files = desired_files(config, facts, tls, existing_htpasswd, no_proxy_hosts,
                           templates_dir, unit_client_cert)
@@ -219,20 +202,20 @@ def converge(config, facts, tls, unit_name, image, no_proxy_hosts, templates_dir
     managed = managed_files()
     saved = snapshot(managed)
     try:
-        os.makedirs(HOST_DATA, exist_ok=True)
+        os.makedirs(paths.HOST_DATA, exist_ok=True)
         for path, wanted in files.items():
             write_file(path, wanted.content, wanted.mode)
         # Files a previous configuration needed and this one does not.
-        kept = set(files) | ({HOST_UNIT_CLIENT_CERT, HOST_UNIT_CLIENT_KEY} if unit_client_cert
-                             else set())
+        kept = set(files) | ({paths.HOST_UNIT_CLIENT_CERT, paths.HOST_UNIT_CLIENT_KEY}
+                             if unit_client_cert else set())
         for path in managed:
             if path not in kept:
                 remove_file(path)
         outcome = registry_container.apply_spec(spec, proves_itself, lambda: restore(saved))
     except registry_container.Rejected as rejected:
         restore(saved)
-        htpasswd = files.get(HOST_HTPASSWD)
-        write_file(HOST_REJECTED, json.dumps({
+        htpasswd = files.get(paths.HOST_HTPASSWD)
+        write_file(paths.HOST_REJECTED, json.dumps({
             'fingerprint': spec.fingerprint, 'logs': rejected.logs,
             'previous_serves': rejected.previous_serves,
             'htpasswd': htpasswd.content.decode() if htpasswd else ''}).encode(), PRIVATE)
@@ -242,7 +225,7 @@ def converge(config, facts, tls, unit_name, image, no_proxy_hosts, templates_dir
         # it must find the same ones.
         restore(saved)
         raise
-    remove_file(HOST_REJECTED)
+    remove_file(paths.HOST_REJECTED)
     return outcome
 
 

@@ -7,8 +7,8 @@ import json
 
 from charms.reactive import is_flag_set
 
-from charms.layer import (registry_config, registry_container, registry_files, registry_images,
-                          registry_juju)
+from charms.layer import registry_config, registry_container, registry_images, registry_juju
+from charms.layer import registry_paths as paths
 from charms.layer.action_support import ActionError, Lock, bool_param, config, log
 from charms.layer.registry_status import ACTIVE, progress, show
 
@@ -56,7 +56,7 @@ def garbage_collect(values):
                           'other units share its storage; scale to one unit first, or run '
                           'dry-run=true')
     # Sizes come from the unit's disk; object storage gives none.
-    data_dir = None if shared else registry_files.HOST_DATA
+    data_dir = None if shared else paths.HOST_DATA
     before = registry_images.storage_usage(data_dir) if data_dir else (None, None)
     removed_untagged = []
     with Lock('garbage-collect'):

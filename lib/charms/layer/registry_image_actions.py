@@ -15,11 +15,11 @@ from concurrent.futures import ThreadPoolExecutor
 
 from charms.layer import (hook_tools, registry_container, registry_copy, registry_images,
                           registry_refs)
+from charms.layer import registry_paths as paths
 from charms.layer.action_support import (ActionError, Lock, Progress, bool_param, config, fail,
                                          int_param, log, our_registry, text_param, unit_path)
 from charms.layer.registry_api import Registry, RegistryError
 
-EXPORT_DIR = '/var/lib/docker-registry/exports'
 MACHINE_ARCH = {'x86_64': 'amd64', 'aarch64': 'arm64', 'ppc64le': 'ppc64le',
                 's390x': 's390x'}
 
@@ -175,10 +175,7 @@ def _push_from_engine(dst, image, repo, tag):
 
 # --- mirror -------------------------------------------------------------------------------
 
-# Where the unit keeps secrets: the registry's config, htpasswd and keys, Juju's agent,
-# host keys, password hashes; and the credential folders of any user.
-PRIVATE_PATHS = ('/etc/docker/registry', '/var/lib/juju', '/etc/ssl/private', '/etc/ssh',
-                 '/etc/shadow', '/etc/gshadow', '/run/secrets', '/var/lib/docker-registry')
+# Besides registry_paths.SECRET_FOLDERS: the credential folders of any user.
 PRIVATE_FOLDERS = ('.ssh', '.docker', '.gnupg', '.aws', '.kube', '.config')
 MAX_LIST_FILE = 4 << 20
 
@@ -191,7 +188,7 @@ def _read_list_file(path, arches):
     path = unit_path(path, 'file', must_exist=False)
     real = os.path.realpath(path)
     parts = real.split('/')
-    if any(real == d or real.startswith(d + '/') for d in PRIVATE_PATHS) or \
+    if any(real == d or real.startswith(d + '/') for d in paths.SECRET_FOLDERS) or \
             any(p in PRIVATE_FOLDERS for p in parts):
         raise ActionError('file {} holds secrets, not an image list'.format(path))
     unit_path(path, 'file')  # it exists
@@ -383,8 +380,9 @@ def export(values):
         if not os.path.isdir(os.path.dirname(path)):
             raise ActionError('the directory of {} does not exist'.format(path))
     else:
-        os.makedirs(EXPORT_DIR, mode=0o700, exist_ok=True)
-        path = os.path.join(EXPORT_DIR, 'images-{}.tar'.format(time.strftime('%Y%m%dT%H%M%S')))
+        os.makedirs(paths.EXPORT_DIR, mode=0o700, exist_ok=True)
+        path = os.path.join(paths.EXPORT_DIR,
+                            'images-{}.tar'.format(time.strftime('%Y%m%dT%H%M%S')))
     if os.path.exists(path):
         raise ActionError('{} already exists; give another path'.format(path))
     registry, netloc = our_registry()

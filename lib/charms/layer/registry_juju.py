@@ -16,16 +16,11 @@ import yaml
 
 from charmhelpers.core import hookenv, unitdata
 
-from charms.layer import (registry_access, registry_config, registry_container,
-                          registry_rejection, registry_relations, registry_files,
-                          registry_storage, registry_tls)
+from charms.layer import (registry_access, registry_config, registry_container, registry_files,
+                          registry_rejection, registry_relations, registry_storage, registry_tls)
+from charms.layer import registry_paths as paths
 from charms.layer.registry_status import ACTIVE, BLOCKED, WAITING, Outcome
 from charms.layer.registry_validation import describe, normalize, validate
-
-# Present while the registry runs on an action's temporary overrides (garbage-collect's
-# read-only mode) until the operator's configuration serves again: an action killed in
-# between leaves it behind, and update-status then restores the configuration.
-TEMPORARY_MARKER = '/var/lib/docker-registry/temporary-config'
 
 
 def options():
@@ -150,8 +145,8 @@ def certificate_request():
 
 def forget_relation_certificate():
     """Remove what the certificates relation wrote; a new relation requests afresh."""
-    for path in (registry_tls.RELATION_CERT, registry_tls.RELATION_KEY,
-                 registry_tls.RELATION_CA):
+    for path in (paths.RELATION_CERT, paths.RELATION_KEY,
+                 paths.RELATION_CA):
         registry_files.remove_file(path)
     unitdata.kv().unset(CERTIFICATE_REQUEST_KEY)
 
@@ -198,7 +193,7 @@ def proxy_services():
 def nrpe_checks():
     config = options()
     _, tls = facts(config)
-    data_dir = None if registry_config.shares_storage(config) else registry_files.HOST_DATA
+    data_dir = None if registry_config.shares_storage(config) else paths.HOST_DATA
     return registry_relations.nrpe_checks(
         hookenv.local_unit(), local_host(config), config['registry-port'], bool(tls),
         bool(registry_tls.client_ca(config, tls)), data_dir, config['tls-expiry-warning-days'])
@@ -227,8 +222,8 @@ def configure(progress, overrides=None):
     others = registry_container.other_units(hookenv.local_unit())
     if others:
         return Outcome(BLOCKED, 'Another registry unit ({}) runs on this machine and '
-                       'would share /etc/docker/registry and /srv/registry; place each unit '
-                       'on its own machine'.format(', '.join(others)))
+                       'would share {} and {}; place each unit on its own machine'.format(
+                           ', '.join(others), paths.HOST_DIR, paths.HOST_DATA))
     if overrides:
         _mark_temporary(overrides)
     image = registry_container.image_info(config['registry-image'])
@@ -272,14 +267,14 @@ def configure(progress, overrides=None):
     if not registry_files.ready(url, config['registry-name'], ca, client):
         return Outcome(BLOCKED, 'Registry container {} but does not answer /v2/'
                        .format(container_status()))
-    if not overrides and os.path.exists(TEMPORARY_MARKER):
-        os.unlink(TEMPORARY_MARKER)
+    if not overrides and os.path.exists(paths.TEMPORARY_MARKER):
+        os.unlink(paths.TEMPORARY_MARKER)
     return Outcome(ACTIVE, ready_message(config, tls))
 
 
 def _mark_temporary(overrides):
-    os.makedirs(os.path.dirname(TEMPORARY_MARKER), mode=0o700, exist_ok=True)
-    with open(TEMPORARY_MARKER, 'w') as stream:
+    os.makedirs(os.path.dirname(paths.TEMPORARY_MARKER), mode=0o700, exist_ok=True)
+    with open(paths.TEMPORARY_MARKER, 'w') as stream:
         stream.write(' '.join(sorted(overrides)) + '\n')
 
 
@@ -287,7 +282,7 @@ def temporary_config_left():
     """The registry runs on overrides of an action that no longer runs (killed while it
     restored the configuration)."""
     from charms.layer import action_support
-    return os.path.exists(TEMPORARY_MARKER) and not action_support.lock_held()
+    return os.path.exists(paths.TEMPORARY_MARKER) and not action_support.lock_held()
 
 
 def ready_message(config=None, tls=None):
@@ -296,7 +291,7 @@ def ready_message(config=None, tls=None):
     if config is None:
         config = options()
         tls = facts(config)[1]
-    watched = [] if registry_config.shares_storage(config) else [registry_files.HOST_DATA]
+    watched = [] if registry_config.shares_storage(config) else [paths.HOST_DATA]
     engine_root = registry_container.engine_root()
     watched += [engine_root] if engine_root else []
     endpoint = registry_storage.storage_endpoint(config)

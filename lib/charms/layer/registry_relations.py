@@ -9,9 +9,10 @@
 """
 from collections import namedtuple
 
+from charms.layer import registry_paths as paths
+
 # A Nagios check: nrpe command name, description and the command line's arguments.
 NrpeCheck = namedtuple('NrpeCheck', 'name description args')
-NAGIOS_PLUGINS = '/usr/lib/nagios/plugins'
 # haproxy's health check: the registry's API root answers 200, or 401 with auth on.
 HEALTH_CHECK_OPTIONS = ['option httpchk GET /v2/', 'http-check expect rstatus ^(200|401)$']
 
@@ -81,20 +82,20 @@ def nrpe_checks(unit, address, port, tls, client_auth, data_dir, expiry_days):
     prefix = 'docker_registry_'
     if client_auth:
         checks = [NrpeCheck(prefix + 'http', 'Registry on {} accepts TLS'.format(unit),
-                            [NAGIOS_PLUGINS + '/check_tcp', '-H', address, '-p', str(port),
+                            [paths.NAGIOS_PLUGINS + '/check_tcp', '-H', address, '-p', str(port),
                              '--ssl'])]
     else:
-        http = [NAGIOS_PLUGINS + '/check_http', '-I', address, '-p', str(port), '-u',
+        http = [paths.NAGIOS_PLUGINS + '/check_http', '-I', address, '-p', str(port), '-u',
                 '/v2/', '-e', '200,401']
         checks = [NrpeCheck(prefix + 'http', 'Registry API on {} answers'.format(unit),
                             http + (['--ssl'] if tls else []))]
     if tls:
         checks.append(NrpeCheck(
             prefix + 'certificate', 'Registry TLS certificate of {} is not expiring'.format(unit),
-            [NAGIOS_PLUGINS + '/check_http', '-I', address, '-p', str(port), '--ssl',
+            [paths.NAGIOS_PLUGINS + '/check_http', '-I', address, '-p', str(port), '--ssl',
              '-C', '{},{}'.format(max(expiry_days, 1), max(expiry_days // 3, 1))]))
     if data_dir:
         checks.append(NrpeCheck(
             prefix + 'disk', 'Free space for registry images on {}'.format(unit),
-            [NAGIOS_PLUGINS + '/check_disk', '-w', '10%', '-c', '5%', '-p', data_dir]))
+            [paths.NAGIOS_PLUGINS + '/check_disk', '-w', '10%', '-c', '5%', '-p', data_dir]))
     return checks

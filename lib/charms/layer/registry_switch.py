@@ -31,6 +31,7 @@ import subprocess
 from collections import namedtuple
 
 from charms.layer import registry_container
+from charms.layer import registry_paths as paths
 
 OLD_FLAG_PREFIXES = ('charm.docker-registry.', 'cert-provider.', 'endpoint.cert-provider.',
                      'docker.', 'nvidia-docker.', 'apt.', 'cgroups.modified')
@@ -39,10 +40,6 @@ OLD_CONFIGURED_FLAG = 'charm.docker-registry.configured'
 # unitdata keys of the old charm: its container's volumes and its data_changed hashes.
 OLD_KV_KEYS = ('docker_volumes',) + tuple('reactive.data_changed.' + key for key in (
     'basic_auth', 'token_auth', 'tls_sans', 'proxy_stanza', 'proxy_netloc'))
-OLD_TOKEN_CERTS = '/etc/docker/registry/auth_token.pem'
-CERTS_D = '/etc/docker/certs.d'
-DAEMON_JSON = '/etc/docker/daemon.json'
-LOCAL_CA_DIR = '/usr/local/share/ca-certificates'
 
 # flags: every reactive flag set; kv_keys: unitdata keys present; config: the charm config;
 # certs_d: {netloc dir: {file name: symlink target or None}}; daemon: daemon.json as a dict
@@ -69,7 +66,8 @@ def plan(left, application):
         return Plan([], [], [], [], None)
     flags = sorted(f for f in left.flags if f.startswith(OLD_FLAG_PREFIXES))
     kv_keys = sorted(k for k in left.kv_keys if k in OLD_KV_KEYS)
-    files = [OLD_TOKEN_CERTS, os.path.join(LOCAL_CA_DIR, 'juju-{}.crt'.format(application))]
+    files = [paths.OLD_TOKEN_CERTS,
+             os.path.join(paths.LOCAL_CA_DIR, 'juju-{}.crt'.format(application))]
     if OLD_TLS_FLAG in left.flags and not left.config.get('tls-cert-blob'):
         # Its cert-provider relation's files, never removed: the relation is gone.
         files += old_tls_paths(left.config)
@@ -98,11 +96,11 @@ def plan(left, application):
 def _certs_d():
     found = {}
     try:
-        names = sorted(os.listdir(CERTS_D))
+        names = sorted(os.listdir(paths.DOCKER_CERTS_D))
     except FileNotFoundError:
         return found
     for name in names:
-        path = os.path.join(CERTS_D, name)
+        path = os.path.join(paths.DOCKER_CERTS_D, name)
         if os.path.isdir(path) and not os.path.islink(path):
             found[path] = {entry: os.readlink(os.path.join(path, entry))
                            if os.path.islink(os.path.join(path, entry)) else None
@@ -112,7 +110,7 @@ def _certs_d():
 
 def _daemon_json():
     try:
-        with open(DAEMON_JSON) as stream:
+        with open(paths.DOCKER_DAEMON_JSON) as stream:
             return json.load(stream)
     except (FileNotFoundError, ValueError):
         return None
@@ -156,12 +154,12 @@ def adopt(log):
         except OSError:
             pass
     if steps.daemon is not None:
-        tmp = DAEMON_JSON + '.tmp'
+        tmp = paths.DOCKER_DAEMON_JSON + '.tmp'
         with open(tmp, 'w') as stream:
             json.dump(steps.daemon, stream, indent=2)
-        os.replace(tmp, DAEMON_JSON)
-        done.append(DAEMON_JSON + ' (insecure-registries)')
-    if any(path.startswith(LOCAL_CA_DIR) for path in done):
+        os.replace(tmp, paths.DOCKER_DAEMON_JSON)
+        done.append(paths.DOCKER_DAEMON_JSON + ' (insecure-registries)')
+    if any(path.startswith(paths.LOCAL_CA_DIR) for path in done):
         subprocess.run(['update-ca-certificates'], capture_output=True)
     for flag in steps.flags:
         clear_flag(flag)

@@ -4,11 +4,11 @@ One notion of "TLS on": the registry serves HTTPS exactly when `select` finds ma
 status, clients and relations all follow from that. Sources, first match wins:
 
   1. tls-cert-blob + tls-key-blob (+ tls-ca-blob): the operator's explicit choice.
-  2. the certificates relation: files layer:tls-client writes under RELATION_DIR.
+  2. the certificates relation: files layer:tls-client writes under registry_paths.RELATION_DIR.
   3. files at tls-cert-path + tls-key-path (+ tls-ca-path): placed on the unit by the operator.
 
 The charm never writes to the tls-*-path files (they stay the operator's); what it serves is
-copied into its own directory (registry_files.HOST_TLS_DIR).
+copied into its own directory (registry_paths.HOST_TLS_DIR).
 
 `select`, `option_problems`, `material_problems`, `request_names` and `expiry_note` are pure;
 `inspect` is the one side effect (openssl and Python's ssl on temporary files).
@@ -24,11 +24,8 @@ import tempfile
 from collections import namedtuple
 
 from charms.layer.registry_validation import ConfigProblem, decode_base64
+from charms.layer import registry_paths as paths
 
-RELATION_DIR = '/etc/docker/registry/relation'
-RELATION_CERT = RELATION_DIR + '/server.crt'
-RELATION_KEY = RELATION_DIR + '/server.key'
-RELATION_CA = RELATION_DIR + '/ca.crt'
 MINIMUM_VERSIONS = ('tls1.2', 'tls1.3')
 # A century: no certificate lives longer.
 MAX_WARNING_DAYS = 36500
@@ -55,7 +52,7 @@ def select(config, read):
                         decode_base64(config['tls-key-blob']),
                         decode_base64(ca) if ca else None, 'blobs')
     for source, (cert_path, key_path, ca_path) in (
-            ('relation', (RELATION_CERT, RELATION_KEY, RELATION_CA)),
+            ('relation', (paths.RELATION_CERT, paths.RELATION_KEY, paths.RELATION_CA)),
             ('paths', (config.get('tls-cert-path'), config.get('tls-key-path'),
                        config.get('tls-ca-path')))):
         cert = read(cert_path) if cert_path else None
