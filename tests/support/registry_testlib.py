@@ -44,7 +44,18 @@ BCRYPT_ROUNDS = _production_bcrypt_rounds()  # read before conftest lowers it pe
 
 CERT_PEM = b'-----BEGIN CERTIFICATE-----\nMIIBcert\n-----END CERTIFICATE-----\n'
 KEY_PEM = b'-----BEGIN PRIVATE KEY-----\nMIIBkey\n-----END PRIVATE KEY-----\n'
-CA_PEM = b'-----BEGIN CERTIFICATE-----\nMIIBca\n-----END CERTIFICATE-----\n'
+# A real (self-signed, expiring in 2126) CA certificate: validation parses tls-client-ca-blob.
+CA_PEM = (
+    b'-----BEGIN CERTIFICATE-----\n'
+    b'MIIBejCCASGgAwIBAgIUUpi60QM3GIUFIILupfmBLeYVM0kwCgYIKoZIzj0EAwIw\n'
+    b'EjEQMA4GA1UEAwwHdGVzdC1jYTAgFw0yNjEyMDYxOTM5NDBaGA8yMTI2MTExMjE5\n'
+    b'Mzk0MFowEjEQMA4GA1UEAwwHdGVzdC1jYTBZMBMGByqGSM49AgEGCCqGSM49AwEH\n'
+    b'A0IABKiPC6VrI92LiYfRCncO483Z8g8dswu18VH4ZBB7YbnSSFQ3OGZBd9Cs9bQK\n'
+    b'8HUIZ+FRoKYlRR29VK9LOxXH+9OjUzBRMB0GA1UdDgQWBBTnnKBjuPJs1OjVw2D3\n'
+    b'KWJxSJ2IfzAfBgNVHSMEGDAWgBTnnKBjuPJs1OjVw2D3KWJxSJ2IfzAPBgNVHRMB\n'
+    b'Af8EBTADAQH/MAoGCCqGSM49BAMCA0cAMEQCIELvXSQ06p0NSE2oPAeIWk3gLPkr\n'
+    b'A9TtM1gAGCmUjHvWAiAdKKx3az3qVNbbILjqTyFyxamFnqroJE91Q53uLcW1Cw==\n'
+    b'-----END CERTIFICATE-----\n')
 
 
 def b64(data):
@@ -74,14 +85,15 @@ def run(config, disk=None, existing_htpasswd=None, leader_secret=HTTP_SECRET):
     disk: {path: bytes} of files already on the unit (tls-*-path certificates).
     Facts come from registry_juju.facts with the hook environment mocked.
     """
-    from charms.layer import registry_files, registry_juju
+    from charms.layer import registry_access, registry_files, registry_juju
     from charms.layer.registry_validation import validate
     disk = disk or {}
     with mock.patch.object(registry_juju.hookenv, 'network_get',
                            return_value={'ingress-addresses': [UNIT_ADDRESS]}), \
             mock.patch.object(registry_juju.hookenv, 'leader_get', return_value=leader_secret), \
             mock.patch.object(registry_files, 'read_file', side_effect=disk.get):
-        facts, tls = registry_juju.facts(config)
+        tls = registry_access.serving_tls(config)
+        facts = registry_juju.facts(config, tls)
     files = registry_files.desired_files(config, facts, tls, [existing_htpasswd],
                                            [UNIT_ADDRESS], TEMPLATES)
     spec = registry_files.desired_container(config, facts, UNIT, (IMAGE_ID, IMAGE_CMD), files)

@@ -4,14 +4,13 @@ from unittest import mock
 
 import pytest
 
-from charms.layer import registry_config, registry_relations, registry_tls, registry_juju
+from charms.layer import registry_config, registry_juju, registry_relations
 from charms.layer.registry_validation import normalize, validate
 from tests.support.registry_testlib import UNIT_ADDRESS, run, with_options
 
 
 def problems(config):
-    return [(p.option, p.message) for p in
-            validate(config) + registry_tls.option_problems(config)]
+    return [(p.option, p.message) for p in validate(config)]
 
 
 @pytest.mark.parametrize('option', ['http-host', 'cache-remoteurl', 'registry-http-proxy',
@@ -87,8 +86,8 @@ def test_ipv6_addresses_are_bracketed(hookenv):
     assert registry_config.host_port('', 5000) == ':5000'
     assert registry_config.host_port('198.51.100.1', 5000) == '198.51.100.1:5000'
     with mock.patch.object(registry_juju, 'unit_address', return_value=V6):
-        facts, _ = registry_juju.facts(with_options({'listen-on-unit-address': True,
-                                                     'prometheus-metrics': True}))
+        facts = registry_juju.facts(with_options({'listen-on-unit-address': True,
+                                                  'prometheus-metrics': True}), None)
         context = registry_config.registry_context(
             with_options({'prometheus-metrics': True}), facts)
         assert context['listen_addr'] == '[fd00::1]:5000'

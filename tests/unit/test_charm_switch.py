@@ -98,13 +98,13 @@ def test_adopt_acts_on_the_unit(tmp_path, monkeypatch):
     kv = mock.MagicMock()
     kv.getrange.return_value = {'docker_volumes': {}, 'other': 1}
     cleared, log = [], mock.MagicMock()
-    with mock.patch('charmhelpers.core.hookenv.config', return_value=CONFIG), \
-            mock.patch('charmhelpers.core.hookenv.unit_private_ip', return_value='198.51.100.7'), \
-            mock.patch('charmhelpers.core.hookenv.application_name', return_value='dr'), \
-            mock.patch('charmhelpers.core.unitdata.kv', return_value=kv), \
-            mock.patch('charms.reactive.flags.get_flags', return_value=sorted(OLD_FLAGS)), \
-            mock.patch('charms.reactive.clear_flag', side_effect=cleared.append), \
-            mock.patch('charmhelpers.core.hookenv.local_unit', return_value='dr/0'), \
+    with mock.patch.object(sw.hookenv, 'config', return_value=CONFIG), \
+            mock.patch.object(sw.hookenv, 'unit_private_ip', return_value='198.51.100.7'), \
+            mock.patch.object(sw.hookenv, 'application_name', return_value='dr'), \
+            mock.patch.object(sw.unitdata, 'kv', return_value=kv), \
+            mock.patch.object(sw, 'get_flags', return_value=sorted(OLD_FLAGS)), \
+            mock.patch.object(sw, 'clear_flag', side_effect=cleared.append), \
+            mock.patch.object(sw.hookenv, 'local_unit', return_value='dr/0'), \
             mock.patch('charms.layer.registry_container.take_over',
                        return_value=True) as take_over:
         done = sw.adopt(log)

@@ -9,7 +9,7 @@ import pytest
 
 from charms.layer.registry_status import ACTIVE, BLOCKED, WAITING, Outcome
 from charms.layer import registry_files, registry_tls, registry_juju
-from charms.layer import registry_paths
+from charms.layer import registry_paths, registry_validation
 from charms.layer.registry_validation import ConfigProblem
 from tests.support.registry_testlib import b64, with_options
 from tests.support.ca import TestCA
@@ -82,15 +82,15 @@ def test_a_certificate_without_its_key_is_no_material(defaults):
      ConfigProblem('tls-client-ca-blob', 'holds no PEM certificate')),
 ])
 def test_bad_tls_options_are_named(options, problem):
-    assert registry_tls.option_problems(with_options(options)) == [problem]
+    assert registry_validation.check_tls(with_options(options)) == [problem]
 
 
 def test_good_tls_options(defaults):
     config = with_options({'tls-extra-sans': 'a.example.com, 192.0.2.7,*.apps.example.com',
                            'tls-minimum-version': 'tls1.3'})
-    assert registry_tls.option_problems(config) == []
-    assert registry_tls.option_problems(defaults) == []
-    assert registry_tls.extra_names(config) == ['a.example.com', '192.0.2.7',
+    assert registry_validation.check_tls(config) == []
+    assert registry_validation.check_tls(defaults) == []
+    assert registry_validation.extra_names(config) == ['a.example.com', '192.0.2.7',
                                                 '*.apps.example.com']
 
 
@@ -301,11 +301,11 @@ def test_every_client_ca_block_must_parse(pki, bundle, problem):
     blobs = (bundle, pki['ca'] + bundle) if b'BEGIN' in bundle else (bundle,)
     for blob in blobs:
         config = with_options({'tls-client-ca-blob': b64(blob), 'tls-client-auth': True})
-        assert registry_tls.option_problems(config) == [
+        assert registry_validation.check_tls(config) == [
             ConfigProblem('tls-client-ca-blob', problem)], blob
 
 
 def test_a_bundle_of_real_client_cas_is_fine(pki):
     config = with_options({'tls-client-ca-blob': b64(pki['ca'] + pki['ca']),
                            'tls-client-auth': True})
-    assert registry_tls.option_problems(config) == []
+    assert registry_validation.check_tls(config) == []

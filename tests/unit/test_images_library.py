@@ -503,7 +503,7 @@ def test_our_registry_uses_the_units_access_with_its_client_certificate():
             mock.patch.object(hook_tools, 'ingress_address', return_value='198.51.100.1'), \
             mock.patch.object(hook_tools, 'related_addresses', return_value=[]), \
             mock.patch.object(hook_tools, 'config', return_value={'registry-port': 5000}), \
-            mock.patch.object(registry_api, 'Registry') as registry:
+            mock.patch.object(action_support, 'Registry') as registry:
         _, netloc = action_support.our_registry()
     assert netloc == '198.51.100.1:5000'
     registry.assert_called_once_with('https://127.0.0.1:5000', 'admin', 'pw',

@@ -10,8 +10,12 @@ import json
 import os
 import time
 
-from charms.layer import hook_tools
+from charms.layer import hook_tools, registry_access
 from charms.layer import registry_paths as paths
+from charms.layer.registry_api import Registry, RegistryError
+from charms.layer.registry_container import DockerError
+from charms.layer.registry_copy import CopyError
+from charms.layer.registry_refs import InvalidReference
 from charms.layer.registry_validation import normalize
 
 # action-set passes values as arguments: keep each well under the kernel's 128 KiB limit.
@@ -142,8 +146,6 @@ def unit_path(value, name, must_exist=True):
 
 def our_registry():
     """(Registry client of the unit's own registry, its client netloc)."""
-    from charms.layer import registry_access
-    from charms.layer.registry_api import Registry
     settings = config()
 
     def unit_address():
@@ -192,10 +194,6 @@ def run(main, name):
 
 
 def _outcome(main, name):
-    from charms.layer.registry_api import RegistryError
-    from charms.layer.registry_copy import CopyError
-    from charms.layer.registry_container import DockerError
-    from charms.layer.registry_refs import InvalidReference
     try:
         results = main(params())
     except (ActionError, RegistryError, CopyError, DockerError, InvalidReference) as error:

@@ -16,11 +16,12 @@ import yaml
 
 from charmhelpers.core import hookenv, unitdata
 
-from charms.layer import (registry_access, registry_config, registry_container, registry_files,
-                          registry_rejection, registry_relations, registry_storage, registry_tls)
+from charms.layer import (action_support, registry_access, registry_config, registry_container,
+                          registry_files, registry_rejection, registry_relations,
+                          registry_storage, registry_tls)
 from charms.layer import registry_paths as paths
 from charms.layer.registry_status import ACTIVE, BLOCKED, WAITING, Outcome
-from charms.layer.registry_validation import describe, normalize, validate
+from charms.layer.registry_validation import describe, extra_names, normalize, validate
 
 
 def options():
@@ -30,6 +31,8 @@ def options():
 
 def install_docker():
     """Install docker.io; returns a problem message or None."""
+    # Imported here: only the install hook needs it, and charmhelpers.fetch probes the
+    # platform's release when imported.
     from charmhelpers.fetch import apt_install, apt_update
     try:
         try:
@@ -93,17 +96,17 @@ def unit_address():
         return hookenv.unit_private_ip()
 
 
-def facts(config, distribution3=False):
-    """(registry_config.Facts, the registry_tls.Material to serve or None)."""
+def facts(config, tls, distribution3=False):
+    """This unit's registry_config.Facts for config; tls: what it serves
+    (registry_access.serving_tls)."""
     listen_host = unit_address() if config.get('listen-on-unit-address') else ''
-    tls = registry_access.serving_tls(config)
     tls_settings = None
     if tls:
         tls_settings = registry_config.TlsSettings(
             config['tls-minimum-version'], bool(registry_tls.client_ca(config, tls)))
     secret = hookenv.leader_get('http-secret') or ''
     return registry_config.Facts(listen_host, secret, tls_settings, distribution3,
-                                 unit_address()), tls
+                                 unit_address())
 
 
 def related_addresses(endpoint):
@@ -135,7 +138,7 @@ def certificate_request():
         http_host = None
     common_name, sans = registry_tls.request_names(
         unit_address(), hookenv.unit_public_ip(), socket.gethostname(), http_host,
-        sorted(proxy_addresses()), registry_tls.extra_names(config))
+        sorted(proxy_addresses()), extra_names(config))
     kv = unitdata.kv()
     if kv.get(CERTIFICATE_REQUEST_KEY) == [common_name, sans]:
         return None
@@ -173,7 +176,7 @@ def registry_units():
 def client_payload():
     """What the docker-registry relation publishes (registry_relations.client_payload)."""
     config = options()
-    _, tls = facts(config)
+    tls = registry_access.serving_tls(config)
     return registry_relations.client_payload(
         client_netloc(config), bool(tls), tls.ca.decode() if tls and tls.ca else None,
         config.get('auth-basic-user'), config.get('auth-basic-password'))
@@ -182,7 +185,7 @@ def client_payload():
 def proxy_services():
     """The website relation's `services` YAML: every unit behind the reverse proxy."""
     config = options()
-    _, tls = facts(config)
+    tls = registry_access.serving_tls(config)
     services = registry_relations.proxy_services(
         hookenv.service_name(), registry_units(), config['registry-port'],
         registry_config.shares_storage(config), bool(tls),
@@ -192,7 +195,7 @@ def proxy_services():
 
 def nrpe_checks():
     config = options()
-    _, tls = facts(config)
+    tls = registry_access.serving_tls(config)
     data_dir = None if registry_config.shares_storage(config) else paths.HOST_DATA
     return registry_relations.nrpe_checks(
         hookenv.local_unit(), local_host(config), config['registry-port'], bool(tls),
@@ -231,13 +234,14 @@ def configure(progress, overrides=None):
         return Outcome(BLOCKED, 'Registry image {} disappeared from the engine'
                        .format(config['registry-image']))
     distribution3 = registry_container.is_distribution3(image[1])
-    problems = validate(config, distribution3) + registry_tls.option_problems(config)
-    registry_facts, tls = (None, None) if problems else facts(config, distribution3)
+    problems = validate(config, distribution3)
+    tls = None if problems else registry_access.serving_tls(config)
     if tls:
         problems = registry_tls.material_problems(config, tls, registry_tls.inspect(tls), _now())
     if problems:
         # Leave the running registry on its last good configuration.
         return Outcome(BLOCKED, describe(problems))
+    registry_facts = facts(config, tls, distribution3)
     if not tls and config.get('tls-required'):
         if hookenv.relation_ids('certificates'):
             return Outcome(WAITING, 'Waiting for a certificate from the certificates '
@@ -281,7 +285,6 @@ def _mark_temporary(overrides):
 def temporary_config_left():
     """The registry runs on overrides of an action that no longer runs (killed while it
     restored the configuration)."""
-    from charms.layer import action_support
     return os.path.exists(paths.TEMPORARY_MARKER) and not action_support.lock_held()
 
 
@@ -290,7 +293,7 @@ def ready_message(config=None, tls=None):
     know."""
     if config is None:
         config = options()
-        tls = facts(config)[1]
+        tls = registry_access.serving_tls(config)
     watched = [] if registry_config.shares_storage(config) else [paths.HOST_DATA]
     engine_root = registry_container.engine_root()
     watched += [engine_root] if engine_root else []

@@ -29,6 +29,11 @@ import json
 import os
 import subprocess
 from collections import namedtuple
+from urllib.parse import urlsplit
+
+from charmhelpers.core import hookenv, unitdata
+from charms.reactive import clear_flag
+from charms.reactive.flags import get_flags
 
 from charms.layer import registry_container
 from charms.layer import registry_paths as paths
@@ -118,7 +123,6 @@ def _daemon_json():
 
 def old_netlocs(config, addresses):
     """host:port names the old charm gave the registry (its get_netloc without a proxy)."""
-    from urllib.parse import urlsplit
     netlocs = ['{}:{}'.format(address, config.get('registry-port'))
                for address in addresses if address]
     if config.get('http-host'):
@@ -128,10 +132,6 @@ def old_netlocs(config, addresses):
 
 def adopt(log):
     """Clean up after the old charm, when this unit ran it; returns what was removed."""
-    from charmhelpers.core import hookenv, unitdata
-    from charms.reactive import clear_flag
-    from charms.reactive.flags import get_flags
-
     kv = unitdata.kv()
     config = dict(hookenv.config())
     left = Leftovers(get_flags(), list(kv.getrange('', strip=False)), config, _certs_d(),

@@ -10,13 +10,11 @@ status, clients and relations all follow from that. Sources, first match wins:
 The charm never writes to the tls-*-path files (they stay the operator's); what it serves is
 copied into its own directory (registry_paths.HOST_TLS_DIR).
 
-`select`, `option_problems`, `material_problems`, `request_names` and `expiry_note` are pure;
+`select`, `material_problems`, `request_names` and `expiry_note` are pure;
 `inspect` is the one side effect (openssl and Python's ssl on temporary files).
 """
 import datetime
-import ipaddress
 import os
-import re
 import shutil
 import ssl
 import subprocess
@@ -25,10 +23,6 @@ from collections import namedtuple
 
 from charms.layer.registry_validation import ConfigProblem, decode_base64
 from charms.layer import registry_paths as paths
-
-MINIMUM_VERSIONS = ('tls1.2', 'tls1.3')
-# A century: no certificate lives longer.
-MAX_WARNING_DAYS = 36500
 
 # cert, key, ca: PEM bytes (ca may be None); source: where they came from, one of SOURCES.
 Material = namedtuple('Material', 'cert key ca source')
@@ -40,8 +34,6 @@ SOURCES = {
 }
 # What inspect() learns about a certificate and its key.
 CertInfo = namedtuple('CertInfo', 'not_after problems')
-HOSTNAME = re.compile(r'^(?=.{1,253}$)(\*\.)?([a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?\.)*'
-                      r'[a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?$')
 
 
 def select(config, read):
@@ -59,59 +51,6 @@ def select(config, read):
         key = read(key_path) if key_path else None
         if cert and key:
             return Material(cert, key, read(ca_path) if ca_path else None, source)
-    return None
-
-
-def extra_names(config):
-    return [name for name in re.split(r'[\s,]+', config.get('tls-extra-sans') or '') if name]
-
-
-def option_problems(config):
-    """Problems with the TLS options themselves (not with the material they point to)."""
-    problems = []
-    if config.get('tls-minimum-version') not in MINIMUM_VERSIONS:
-        problems.append(ConfigProblem('tls-minimum-version',
-                                      'must be one of ' + ', '.join(MINIMUM_VERSIONS)))
-    days = config.get('tls-expiry-warning-days')
-    if not isinstance(days, int) or isinstance(days, bool) or not 0 <= days <= MAX_WARNING_DAYS:
-        # (a date that many days ahead would not even be representable)
-        problems.append(ConfigProblem('tls-expiry-warning-days',
-                                      'must be from 0 to {}'.format(MAX_WARNING_DAYS)))
-    for name in extra_names(config):
-        if not (_is_ip(name) or HOSTNAME.match(name)):
-            problems.append(ConfigProblem(
-                'tls-extra-sans', '{!r} is neither a host name nor an IP address'.format(
-                    name[:64])))
-            break
-    if config.get('tls-client-ca-blob'):
-        try:
-            problem = _certificates_problem(decode_base64(config['tls-client-ca-blob']))
-        except ValueError:
-            problem = 'is not valid base64'
-        if problem:
-            problems.append(ConfigProblem('tls-client-ca-blob', problem))
-    return problems
-
-
-PEM_CERTIFICATE = re.compile(rb'-----BEGIN CERTIFICATE-----.*?-----END CERTIFICATE-----',
-                             re.DOTALL)
-
-
-def _certificates_problem(pem):
-    """Why pem is not a bundle of certificates, or None.
-
-    Every block must parse: the registry's PEM reader skips a broken block when another
-    follows (the unit's own client certificate is appended to the client CAs), and would
-    then trust only the certificates that parsed.
-    """
-    blocks = PEM_CERTIFICATE.findall(pem)
-    if not blocks:
-        return 'holds no PEM certificate'
-    for block in blocks:
-        try:
-            ssl.create_default_context().load_verify_locations(cadata=block.decode('ascii'))
-        except (ssl.SSLError, ValueError, UnicodeDecodeError):
-            return 'holds a certificate that does not parse'
     return None
 
 
@@ -156,14 +95,6 @@ def request_names(unit_address, public_address, hostname, http_host, proxy_addre
         list(extra)
     sans = list(dict.fromkeys(n for n in names if n))
     return unit_address, sans
-
-
-def _is_ip(name):
-    try:
-        ipaddress.ip_address(name)
-    except ValueError:
-        return False
-    return True
 
 
 # --- side effect ----------------------------------------------------------------------------

@@ -1,12 +1,17 @@
-"""Validation of the charm's configuration.
+"""Validation of the charm's configuration: every check of an option's value.
 
 `validate(config)` takes the plain option mapping (as config-get returns it) and returns a list
-of `ConfigProblem`s, each naming the option and what is wrong with it. Nothing here touches
-the system: the handler blocks on the first problems and leaves the running registry alone.
+of `ConfigProblem`s, each naming the option and what is wrong with it; it runs one check
+function per area (service, auth, cache, storage, tls). Nothing here touches the system: the
+handler blocks on the first problems and leaves the running registry alone. What only the
+material or the registry itself can refuse is checked later (registry_tls.material_problems,
+registry_container's transaction).
 """
 import base64
 import binascii
+import ipaddress
 import re
+import ssl
 from collections import namedtuple
 from urllib.parse import urlsplit
 
@@ -37,6 +42,13 @@ BCRYPT_MAX_BYTES = 72
 # Longer URLs are certainly mistakes (and would flood the status).
 MAX_URL = 2048
 MAX_USER = 255
+MINIMUM_TLS_VERSIONS = ('tls1.2', 'tls1.3')
+# A century: no certificate lives longer (and a date that many days ahead is representable).
+MAX_WARNING_DAYS = 36500
+HOSTNAME = re.compile(r'^(?=.{1,253}$)(\*\.)?([a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?\.)*'
+                      r'[a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?$')
+PEM_CERTIFICATE = re.compile(rb'-----BEGIN CERTIFICATE-----.*?-----END CERTIFICATE-----',
+                             re.DOTALL)
 SWIFT_REQUIRED = ('storage-swift-authurl', 'storage-swift-username', 'storage-swift-password',
                   'storage-swift-container')
 # Docker's own rule for container names.
@@ -113,24 +125,44 @@ def validate(config, distribution3=False):
 
     distribution3: the registry image is Distribution 3.x, which dropped some drivers.
     """
-    problems = []
+    return (check_service(config) + check_auth(config) + check_cache(config, distribution3) +
+            check_storage(config, distribution3) + check_tls(config))
 
+
+def extra_names(config):
+    """The names tls-extra-sans lists (comma or space separated)."""
+    return [name for name in re.split(r'[\s,]+', config.get('tls-extra-sans') or '') if name]
+
+
+def check_service(config):
+    """The registry's own service: log level, ports, container, image and addresses."""
+    problems = []
     if _text(config, 'log-level') not in LOG_LEVELS:
         problems.append(ConfigProblem('log-level', 'must be one of ' + ', '.join(LOG_LEVELS)))
-
     ports_ok = all([_check_port(config, 'registry-port', problems),
                     _check_port(config, 'debug-port', problems)])
     if ports_ok and config['registry-port'] == config['debug-port']:
         problems.append(ConfigProblem('debug-port', 'must differ from registry-port'))
+    if _text(config, 'storage-cache') not in STORAGE_CACHES:
+        problems.append(ConfigProblem('storage-cache',
+                                      'must be one of ' + ', '.join(STORAGE_CACHES)))
+    if _text(config, 'container-network') not in CONTAINER_NETWORKS:
+        problems.append(ConfigProblem('container-network',
+                                      'must be one of ' + ', '.join(CONTAINER_NETWORKS)))
+    if not CONTAINER_NAME.match(_text(config, 'registry-name')):
+        problems.append(ConfigProblem('registry-name', 'is not a valid container name'))
+    if not IMAGE_REFERENCE.match(_text(config, 'registry-image')):
+        problems.append(ConfigProblem('registry-image', 'is not a valid image reference'))
+    _check_url(config, 'http-host', problems)
+    _check_url(config, 'registry-http-proxy', problems, path='none')
+    _check_url(config, 'registry-https-proxy', problems, path='none')
+    return problems
 
-    for option in BASE64_OPTIONS:
-        value = _text(config, option)
-        if value:
-            try:
-                decode_base64(value)
-            except (binascii.Error, ValueError):
-                problems.append(ConfigProblem(option, 'is not valid base64'))
 
+def check_auth(config):
+    """Basic auth (auth-basic-*) and token auth (auth-token-*)."""
+    problems = []
+    _check_base64(config, 'auth-token-root-certs', problems)
     token_set = [o for o in TOKEN_OPTIONS if _text(config, o)]
     if _text(config, 'auth-basic-password') and token_set:
         problems.append(ConfigProblem(
@@ -155,22 +187,12 @@ def validate(config, distribution3=False):
         problems.append(ConfigProblem('auth-basic-password', 'is longer than {} bytes, which '
                                       'bcrypt would ignore'.format(BCRYPT_MAX_BYTES)))
     _check_url(config, 'auth-token-realm', problems, path='any')
+    return problems
 
-    if _text(config, 'storage-cache') not in STORAGE_CACHES:
-        problems.append(ConfigProblem('storage-cache',
-                                      'must be one of ' + ', '.join(STORAGE_CACHES)))
-    if _text(config, 'container-network') not in CONTAINER_NETWORKS:
-        problems.append(ConfigProblem('container-network',
-                                      'must be one of ' + ', '.join(CONTAINER_NETWORKS)))
-    if not CONTAINER_NAME.match(_text(config, 'registry-name')):
-        problems.append(ConfigProblem('registry-name', 'is not a valid container name'))
-    if not IMAGE_REFERENCE.match(_text(config, 'registry-image')):
-        problems.append(ConfigProblem('registry-image', 'is not a valid image reference'))
 
-    _check_url(config, 'http-host', problems)
-    _check_url(config, 'registry-http-proxy', problems, path='none')
-    _check_url(config, 'registry-https-proxy', problems, path='none')
-
+def check_cache(config, distribution3=False):
+    """The pull-through cache (cache-*)."""
+    problems = []
     if _check_url(config, 'cache-remoteurl', problems, path='none') and \
             urlsplit(_text(config, 'cache-remoteurl')).username is not None:
         # The URL is shown in the status; the password belongs in cache-password.
@@ -194,7 +216,12 @@ def validate(config, distribution3=False):
         elif not distribution3:
             problems.append(ConfigProblem('cache-ttl', 'needs a 3.x registry-image (registry '
                                           '2.8 always keeps cached content for 7 days)'))
+    return problems
 
+
+def check_storage(config, distribution3=False):
+    """The storage backend: Swift (storage-swift-*) or S3 (storage-s3-*)."""
+    problems = []
     swift = any(_text(config, o) for o in ('storage-swift-authurl', 'storage-swift-username',
                                            'storage-swift-password'))
     if swift:
@@ -207,52 +234,117 @@ def validate(config, distribution3=False):
             problems.append(ConfigProblem(
                 'storage-swift-authurl', 'Swift storage needs a 2.x registry-image '
                 '(Distribution 3 dropped the swift driver)'))
-
-    s3 = _text(config, 'storage-s3-bucket')
-    if s3:
+    if _text(config, 'storage-s3-bucket'):
         if swift:
             problems.append(ConfigProblem('storage-s3-bucket',
                                           'S3 and Swift storage cannot both be configured'))
-        # Registry 2.8 wants a region even with an endpoint (S3-compatible services take
-        # any, e.g. us-east-1); 3.x only without one.
-        if not _text(config, 'storage-s3-region') and \
-                (not distribution3 or not _text(config, 'storage-s3-regionendpoint')):
-            problems.append(ConfigProblem('storage-s3-region', 'is required for S3 storage'
-                                          if not distribution3 else
-                                          'storage-s3-region or storage-s3-regionendpoint '
-                                          'is required for S3 storage'))
-        if bool(_text(config, 'storage-s3-accesskey')) != \
-                bool(_text(config, 'storage-s3-secretkey')):
-            problems.append(ConfigProblem('storage-s3-secretkey',
-                                          'storage-s3-accesskey and storage-s3-secretkey '
-                                          'go together'))
-        _check_url(config, 'storage-s3-regionendpoint', problems, path='none')
-        classes = S3_STORAGE_CLASSES_3 if distribution3 else S3_STORAGE_CLASSES
-        if _text(config, 'storage-s3-storageclass').upper() not in classes:
-            problems.append(ConfigProblem('storage-s3-storageclass',
-                                          'must be one of ' + ', '.join(classes)))
-        if _text(config, 'storage-s3-objectacl') not in S3_OBJECT_ACLS:
-            problems.append(ConfigProblem('storage-s3-objectacl',
-                                          'must be one of ' + ', '.join(S3_OBJECT_ACLS)))
-        if _text(config, 'storage-s3-loglevel').lower() not in S3_LOG_LEVELS:
-            problems.append(ConfigProblem('storage-s3-loglevel',
-                                          'must be one of ' + ', '.join(S3_LOG_LEVELS)))
-        for option in ('storage-s3-chunksize', 'storage-s3-multipartcopychunksize',
-                       'storage-s3-multipartcopythresholdsize'):
-            if (config.get(option) or 0) < S3_MIN_CHUNK:
-                problems.append(ConfigProblem(option, 'must be at least 5242880 (5 MiB)'))
-        if (config.get('storage-s3-multipartcopymaxconcurrency') or 0) < 1:
-            problems.append(ConfigProblem('storage-s3-multipartcopymaxconcurrency',
-                                          'must be at least 1'))
+        problems += _s3_problems(config, distribution3)
     elif any(_text(config, o) for o in ('storage-s3-accesskey', 'storage-s3-secretkey',
                                         'storage-s3-region', 'storage-s3-regionendpoint')):
         problems.append(ConfigProblem('storage-s3-bucket',
                                       'is required when other storage-s3-* options are set'))
+    return problems
 
+
+def _s3_problems(config, distribution3):
+    problems = []
+    # Registry 2.8 wants a region even with an endpoint (S3-compatible services take any,
+    # e.g. us-east-1); 3.x only without one.
+    if not _text(config, 'storage-s3-region') and \
+            (not distribution3 or not _text(config, 'storage-s3-regionendpoint')):
+        problems.append(ConfigProblem('storage-s3-region', 'is required for S3 storage'
+                                      if not distribution3 else
+                                      'storage-s3-region or storage-s3-regionendpoint '
+                                      'is required for S3 storage'))
+    if bool(_text(config, 'storage-s3-accesskey')) != bool(_text(config, 'storage-s3-secretkey')):
+        problems.append(ConfigProblem('storage-s3-secretkey',
+                                      'storage-s3-accesskey and storage-s3-secretkey '
+                                      'go together'))
+    _check_url(config, 'storage-s3-regionendpoint', problems, path='none')
+    classes = S3_STORAGE_CLASSES_3 if distribution3 else S3_STORAGE_CLASSES
+    if _text(config, 'storage-s3-storageclass').upper() not in classes:
+        problems.append(ConfigProblem('storage-s3-storageclass',
+                                      'must be one of ' + ', '.join(classes)))
+    if _text(config, 'storage-s3-objectacl') not in S3_OBJECT_ACLS:
+        problems.append(ConfigProblem('storage-s3-objectacl',
+                                      'must be one of ' + ', '.join(S3_OBJECT_ACLS)))
+    if _text(config, 'storage-s3-loglevel').lower() not in S3_LOG_LEVELS:
+        problems.append(ConfigProblem('storage-s3-loglevel',
+                                      'must be one of ' + ', '.join(S3_LOG_LEVELS)))
+    for option in ('storage-s3-chunksize', 'storage-s3-multipartcopychunksize',
+                   'storage-s3-multipartcopythresholdsize'):
+        if (config.get(option) or 0) < S3_MIN_CHUNK:
+            problems.append(ConfigProblem(option, 'must be at least 5242880 (5 MiB)'))
+    if (config.get('storage-s3-multipartcopymaxconcurrency') or 0) < 1:
+        problems.append(ConfigProblem('storage-s3-multipartcopymaxconcurrency',
+                                      'must be at least 1'))
+    return problems
+
+
+def check_tls(config):
+    """The TLS options themselves (tls-*); the material they point to is checked by
+    registry_tls.material_problems."""
+    problems = []
+    for option in ('tls-ca-blob', 'tls-cert-blob', 'tls-key-blob'):
+        _check_base64(config, option, problems)
     if bool(_text(config, 'tls-cert-blob')) != bool(_text(config, 'tls-key-blob')):
         problems.append(ConfigProblem('tls-key-blob', 'tls-cert-blob and tls-key-blob go together'))
-
+    if config.get('tls-minimum-version') not in MINIMUM_TLS_VERSIONS:
+        problems.append(ConfigProblem('tls-minimum-version',
+                                      'must be one of ' + ', '.join(MINIMUM_TLS_VERSIONS)))
+    days = config.get('tls-expiry-warning-days')
+    if not isinstance(days, int) or isinstance(days, bool) or not 0 <= days <= MAX_WARNING_DAYS:
+        problems.append(ConfigProblem('tls-expiry-warning-days',
+                                      'must be from 0 to {}'.format(MAX_WARNING_DAYS)))
+    for name in extra_names(config):
+        if not (_is_ip(name) or HOSTNAME.match(name)):
+            problems.append(ConfigProblem(
+                'tls-extra-sans', '{!r} is neither a host name nor an IP address'.format(
+                    name[:64])))
+            break
+    if config.get('tls-client-ca-blob'):
+        try:
+            problem = _certificates_problem(decode_base64(config['tls-client-ca-blob']))
+        except ValueError:
+            problem = 'is not valid base64'
+        if problem:
+            problems.append(ConfigProblem('tls-client-ca-blob', problem))
     return problems
+
+
+def _check_base64(config, option, problems):
+    value = _text(config, option)
+    if value:
+        try:
+            decode_base64(value)
+        except (binascii.Error, ValueError):
+            problems.append(ConfigProblem(option, 'is not valid base64'))
+
+
+def _is_ip(name):
+    try:
+        ipaddress.ip_address(name)
+    except ValueError:
+        return False
+    return True
+
+
+def _certificates_problem(pem):
+    """Why pem is not a bundle of certificates, or None.
+
+    Every block must parse: the registry's PEM reader skips a broken block when another
+    follows (the unit's own client certificate is appended to the client CAs), and would
+    then trust only the certificates that parsed.
+    """
+    blocks = PEM_CERTIFICATE.findall(pem)
+    if not blocks:
+        return 'holds no PEM certificate'
+    for block in blocks:
+        try:
+            ssl.create_default_context().load_verify_locations(cadata=block.decode('ascii'))
+        except (ssl.SSLError, ValueError, UnicodeDecodeError):
+            return 'holds a certificate that does not parse'
+    return None
 
 
 def normalize(config):
