@@ -147,8 +147,10 @@ def configure_registry():
     _converge()
 
 
-@hook('update-status')
+@hook('update-status', 'start')
 def check_registry():
+    # start: Juju runs it after the machine rebooted too; the engine restarts the container
+    # by its restart policy, and this checks that it did.
     if not is_flag_set('registry.configured') or not _none_set(HELD):
         return
     if registry_juju.temporary_config_left():

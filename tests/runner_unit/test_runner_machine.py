@@ -184,6 +184,21 @@ def test_service_and_systemctl_restart_the_machines_engine(machine):
     assert r.returncode != 0 and 'only docker' in r.stderr
 
 
+def test_reboot_empties_run_keeps_the_disk_and_starts_a_new_engine(machine):
+    r = in_machine(machine, 'echo lock > /run/some.lock && mkdir -p /srv/data && '
+                            'echo kept > /srv/data/file && echo etc > /etc/localjuju-test')
+    assert r.returncode == 0, r.stderr
+    first = M.dockerd_pid(machine)
+    rebooted = M.reboot(machine)
+    assert rebooted['dockerd_pid'] != first and not M.pid_alive(first)
+    assert M.alive(rebooted) and M.dockerd_pid(rebooted) == rebooted['dockerd_pid']
+    r = in_machine(rebooted, 'test ! -e /run/some.lock && test -d /run/lock && '
+                             'cat /srv/data/file /etc/localjuju-test && docker info >/dev/null')
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert r.stdout.split() == ['kept', 'etc']
+    machine.update(rebooted)  # the fixture destroys what runs now
+
+
 def free_port(host):
     with socket.socket() as s:
         s.bind((host, 0))

@@ -215,7 +215,7 @@ CONDITIONS = {
                                          'registry.series-upgrade')),
                            ('when', ('registry.image.available',
                                      'leadership.set.http-secret'))],
-    'check_registry': [('hook', ('update-status',))],
+    'check_registry': [('hook', ('update-status', 'start'))],
     'report_stopped': [('when', ('registry.stopped',))],
     'pre_series_upgrade': [('hook', ('pre-series-upgrade',))],
     'post_series_upgrade': [('hook', ('post-series-upgrade',))],

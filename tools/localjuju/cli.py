@@ -85,6 +85,10 @@ def parser():
     rf.add_argument('--switch', default=None, metavar='PATH',
                     help='another charm (refused when a relation in use would break)')
 
+    rb = sub.add_parser('reboot-machine', help='stop and start a machine; its unit then '
+                        'runs the start hook, as on Juju')
+    rb.add_argument('machine')
+
     um = sub.add_parser('upgrade-machine')
     um.add_argument('machine')
     um.add_argument('phase', choices=('prepare', 'complete'))
@@ -160,6 +164,8 @@ def main(argv=None):
             m.update_status()
         elif v == 'refresh':
             m.refresh(args.app, args.path, switch=args.switch)
+        elif v == 'reboot-machine':
+            m.reboot_machine(args.machine)
         elif v == 'upgrade-machine':
             m.upgrade_machine(args.machine, args.phase)
         elif v == 'destroy':

@@ -395,5 +395,37 @@ def destroy(rec):
     rec['holder_pid'] = None
 
 
+def reboot(rec, docker_timeout=60):
+    """Reboot the machine as a clean shutdown and boot would: dockerd is stopped (SIGTERM,
+    so it stops its containers), whatever the containers left is killed, /run is emptied
+    (a tmpfs on a real machine) and dockerd starts again, starting the containers whose
+    restart policy says so. The disk (every other mount) is kept. Returns the new record."""
+    holder, dockerd = rec.get('holder_pid'), dockerd_pid(rec)
+    if not pid_alive(holder):
+        raise MachineError('machine %s is not running' % rec['number'])
+    ids = []
+    if pid_alive(dockerd):
+        r = ns_run(holder, ['docker', 'ps', '-q', '--no-trunc'], check=False,
+                   capture_output=True, timeout=60)
+        ids = r.stdout.decode().split() if r.returncode == 0 else []
+    _kill(dockerd, 30)
+    for pid in _container_processes(ids):
+        _kill(pid, 5)
+    run_dir = os.path.join(rec['dir'], 'run')
+    for entry in os.listdir(run_dir):
+        path = os.path.join(run_dir, entry)
+        if os.path.isdir(path) and not os.path.islink(path):
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            os.unlink(path)
+    os.makedirs(os.path.join(run_dir, 'lock'), exist_ok=True)
+    rec = dict(rec)
+    rec['dockerd_pid'] = _spawn_daemon(
+        nsenter_argv(holder) + DOCKERD_ARGS,
+        os.path.join(rec['dir'], 'dockerd.pid'), os.path.join(rec['dir'], 'logs', 'dockerd.log'))
+    wait_docker(rec, docker_timeout)
+    return rec
+
+
 def alive(rec):
     return pid_alive(rec.get('holder_pid')) and pid_alive(dockerd_pid(rec))

@@ -4,8 +4,8 @@ relations with scripted remote applications, kept in a state directory (state.py
 Model is the composition of one mixin per concern, all working on the same store and hook
 queue:
   applications.py  deploy, config, refresh (charms.py: the built charm's files and metadata)
-  units.py         add-unit, remove-unit, hook, update-status, upgrade-machine, resolved,
-                   destroy
+  units.py         add-unit, remove-unit, hook, update-status, reboot-machine,
+                   upgrade-machine, resolved, destroy
   relations.py     integrate, remove-relation, remote-run; units entering and leaving
   actions.py       run (parameters checked against actions.yaml)
   events.py        the hook queue, drained until the model is quiet

@@ -128,6 +128,21 @@ class Units:
         self._drain()
         return self.status()
 
+    def reboot_machine(self, number):
+        """Reboot machine `number` (machine.reboot); then, as Juju does after a reboot, its
+        unit runs the start hook."""
+        m = self.load()['machines'].get(str(number))
+        if m is None:
+            raise LocalJujuError('machine %s not found' % number)
+        self._say('Rebooting machine %s' % number)
+        if self.machines:
+            rec = M.reboot(m)
+            with self.store.transaction() as st:
+                st['machines'][str(number)]['dockerd_pid'] = rec['dockerd_pid']
+        self._enqueue(m['unit'], 'start')
+        self._drain()
+        return self.status()
+
     def upgrade_machine(self, number, phase):
         st = self.load()
         m = st['machines'].get(str(number))
