@@ -8,7 +8,9 @@ refused before anything changes; the registry's own refusals are tested by
 test_transactions.
 
 Juju itself refuses a value of the wrong type (a string for an int option, a missing
-required parameter), as the runner does; the values here all have the declared type.
+required parameter, a value outside an action parameter's enum), as the runner does; the
+values here all pass those checks. Every image named is on 127.0.0.1: nothing leaves the
+machine even if a check failed to stop the action.
 """
 import base64
 import json
@@ -23,6 +25,8 @@ pytestmark = pytest.mark.functional
 
 UNIT = APP + '/0'
 HUGE = 100 * 1024
+# Nothing listens on port 9 (discard): an image no action here may reach anyway.
+LOCAL_IMAGE = '127.0.0.1:9/busybox:1'
 # What the status or the action's message may hold at most: a hostile value is never
 # echoed whole.
 MAX_MESSAGE = 600
@@ -150,6 +154,7 @@ def workload(d):
 @pytest.fixture(scope='module')
 def reg(seeded_deploy, upstream_registry, test_ca):
     d = seeded_deploy(upstream_registry, 'bad')
+    d.model.config(APP, {'storage-delete': True})  # delete and rmi then read their image
     server = test_ca.server_cert('bad-server', [d.address()])
     d.tls_blobs = {'tls-cert-blob': b64(server.cert.read_bytes()),
                    'tls-key-blob': b64(server.key.read_bytes())}
@@ -196,7 +201,18 @@ def test_a_bad_option_blocks_naming_it_while_the_registry_serves(unit, values, o
         assert 'root:' not in message  # /etc/shadow's lines are never shown
         assert d.container_id() == before
     finally:
-        d.model.config(APP, reset=list(values))
+        restore(d, values)
+
+
+def restore(d, values):
+    """Put the options in values back as the deployment had them."""
+    deployed = {'registry-port': d.port, 'debug-port': d.debug_port, 'storage-delete': True}
+    back = {option: deployed[option] for option in values if option in deployed}
+    if back:
+        d.model.config(APP, back)
+    others = [option for option in values if option not in deployed]
+    if others:
+        d.model.config(APP, reset=others)
 
 
 def action(action_id, name, params, named):
@@ -208,29 +224,29 @@ ACTION_CASES = [
     action('push-shell', 'push', {'image': 'foo;rm -rf /'}, 'image'),
     action('push-huge', 'push', {'image': 'a' * HUGE}, 'image'),
     action('push-ipv6-unclosed', 'push', {'image': '[fd00::1/x:1'}, 'image'),
-    action('push-bad-tag', 'push', {'image': 'busybox:1', 'tag': 'bad tag!'}, 'tag'),
-    action('push-user-without-password', 'push', {'image': 'busybox:1', 'username': 'u'},
+    action('push-bad-tag', 'push', {'image': LOCAL_IMAGE, 'tag': 'bad tag!'}, 'tag'),
+    action('push-user-without-password', 'push', {'image': LOCAL_IMAGE, 'username': 'u'},
            'password'),
     action('mirror-nothing', 'mirror', {}, 'images'),
     action('mirror-relative-file', 'mirror', {'file': 'etc/passwd'}, 'file'),
     action('mirror-secret-file', 'mirror', {'file': '/etc/shadow'}, 'file'),
     action('mirror-proc-environ', 'mirror', {'file': '/proc/self/environ'}, 'file'),
     action('mirror-directory', 'mirror', {'file': '/etc'}, 'file'),
-    action('mirror-parallel-zero', 'mirror', {'images': 'busybox:1', 'parallel': 0},
+    action('mirror-parallel-zero', 'mirror', {'images': LOCAL_IMAGE, 'parallel': 0},
            'parallel'),
-    action('mirror-parallel-huge', 'mirror', {'images': 'busybox:1', 'parallel': 100000},
+    action('mirror-parallel-huge', 'mirror', {'images': LOCAL_IMAGE, 'parallel': 100000},
            'parallel'),
     action('mirror-unicode-image', 'mirror', {'images': 'büsybox:1'}, 'images'),
-    action('mirror-bad-arch', 'mirror', {'images': 'busybox:1', 'arches': 'sparc64'},
+    action('mirror-bad-arch', 'mirror', {'images': LOCAL_IMAGE, 'arches': 'x86'},
            'arches'),
-    action('mirror-prefix-path', 'mirror', {'images': 'busybox:1', 'prefix': '../x'},
+    action('mirror-prefix-path', 'mirror', {'images': LOCAL_IMAGE, 'prefix': '../x'},
            'prefix'),
     action('images-page-size-zero', 'images', {'page-size': 0}, 'page-size'),
     action('images-nul', 'images', {'repository': 'a\x00b'}, 'repository'),
     action('delete-digest-short', 'delete', {'image': 'bad/seed@sha256:1234'}, 'image'),
     action('delete-empty', 'delete', {'image': '  '}, 'image'),
     action('rmi-option-like', 'rmi', {'image': '-rf'}, 'image'),
-    action('export-format', 'export', {'images': 'bad/seed:1.0', 'format': 'zip'}, 'format'),
+    action('export-option-like', 'export', {'images': '--all'}, 'images'),
     action('export-relative-path', 'export', {'images': 'bad/seed:1.0', 'path': 'out.tar'},
            'path'),
     action('export-platform', 'export', {'images': 'bad/seed:1.0', 'platform': 'linux/../..'},

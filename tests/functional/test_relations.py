@@ -13,6 +13,8 @@ import re
 import shutil
 import subprocess
 import tempfile
+import threading
+import time
 
 import pytest
 
@@ -29,6 +31,8 @@ PAYLOAD_KEYS = {'registry_netloc', 'registry_url', 'basic_user', 'basic_password
 JUJU_KEYS = {'private-address', 'ingress-address', 'egress-subnets'}
 BUCKET = 'shared-images'
 PUSH_MB = 64
+CONCURRENT_PULLS = 50
+RETRY_SECONDS = 10
 
 
 def workload(d, unit):
@@ -212,6 +216,66 @@ def test_pulls_keep_working_with_one_unit_down(reg, proxy, client):
     reg.model.update_status()  # the charm brings its registry back
     assert workload(reg, UNITS[1])[0] == 'active'
     proxy.wait_for(lambda stats: stats[name]['status'] == 'UP')
+
+
+def test_pulls_survive_a_unit_removed_behind_the_proxy(reg, proxy, client, upstream_registry):
+    # 50 clients pull through haproxy, over and over, while a third unit is removed (S3
+    # storage: every unit serves every image). A pull that fails is retried; each must
+    # succeed within RETRY_SECONDS of its first failure, with the same digest.
+    ref = '{}/churn/base:1.0'.format(client.netloc)
+    copied = skopeo('copy', '--src-tls-verify=false', '--dest-authfile', client.authfile,
+                    '--dest-cert-dir', client.cert_dir,
+                    'docker://' + upstream_registry.ref('test/base:1.0'), 'docker://' + ref,
+                    check=False)
+    assert copied.returncode == 0, copied.stderr
+    digest = client.digest(ref)
+    reg.model.add_unit(APP)
+    leaving = APP + '/2'
+    assert workload(reg, leaving)[0] == 'active', reg.model.status_history(leaving)[-4:]
+    proxy.stop()  # the haproxy charm re-renders on relation changes: one with 3 servers
+    removed = threading.Event()
+    outcomes = []
+
+    def pull_until_the_unit_is_gone():
+        pulls, failed_since, longest_retry = 0, None, 0.0
+        while not removed.is_set() or failed_since is not None or pulls < 2:
+            done = client.pull(ref)
+            if done.returncode == 0:
+                pulls += 1
+                if failed_since is not None:
+                    longest_retry = max(longest_retry, time.monotonic() - failed_since)
+                    failed_since = None
+            else:
+                failed_since = failed_since or time.monotonic()
+                if time.monotonic() - failed_since > 60:
+                    break
+                time.sleep(0.2)
+        outcomes.append((pulls, failed_since, longest_retry))
+
+    try:
+        with HAProxy(services(reg), reg.proxy_address, reg.dir) as haproxy:
+            haproxy.wait_for(lambda stats: len(stats) == 3 and
+                             all(row['status'] == 'UP' for row in stats.values()))
+            threads = [threading.Thread(target=pull_until_the_unit_is_gone)
+                       for _ in range(CONCURRENT_PULLS)]
+            for thread in threads:
+                thread.start()
+            time.sleep(2)
+            reg.model.remove_unit(leaving)
+            removed.set()
+            for thread in threads:
+                thread.join(180)
+            served = {name: int(row['stot']) for name, row in haproxy.stats().items()}
+    finally:
+        proxy.start()
+    print('\n{} clients: pulls {}, longest retry {:.1f} s, sessions per server {}'.format(
+        len(outcomes), sum(o[0] for o in outcomes), max(o[2] for o in outcomes), served))
+    assert len(outcomes) == CONCURRENT_PULLS
+    assert all(failed_since is None for _, failed_since, _ in outcomes), outcomes
+    assert max(retry for _, _, retry in outcomes) <= RETRY_SECONDS, outcomes
+    assert served[leaving.replace('/', '-')] > 0, served  # it did serve before it left
+    assert sorted(published(reg)) == UNITS
+    assert client.digest(ref) == digest
 
 
 def test_nrpe_checks_pass_with_tls_and_auth_on(reg):

@@ -43,7 +43,17 @@ def test_pull_when_no_resource(hookenv, fake_docker):
     assert registry_juju.ensure_image(report) is None
     assert report.call_args_list[-1] == mock.call('Pulling registry image registry:2')
     assert fake_docker.verbs() == ['image inspect', 'pull', 'image inspect']
-    assert ('pull', 'registry:2') in fake_docker.calls
+    assert ('pull', '--', 'registry:2') in fake_docker.calls
+
+
+@pytest.mark.parametrize('image', ['--help', 'registry:2; rm -rf /', 'REGISTRY:2'])
+def test_an_invalid_registry_image_is_a_problem_before_docker_sees_it(hookenv, fake_docker,
+                                                                     image):
+    hookenv['config'].return_value = dict(hookenv['config'].return_value,
+                                          **{'registry-image': image})
+    problem = registry_juju.ensure_image(mock.Mock())
+    assert problem == 'Invalid config: registry-image: is not a valid image reference'
+    assert fake_docker.calls == []
 
 
 def test_resource_get_raising_falls_back_to_pull(hookenv, fake_docker):

@@ -797,3 +797,27 @@ def test_progress_lines_do_not_wait_but_keep_their_order():
         assert waited == ['one']  # 'two' starts only once 'one' is written
         hook_tools.wait_for_log()
     assert started == waited == ['one', 'two']
+
+
+# --- bad parameters name themselves -----------------------------------------------------------
+
+def test_mirror_refuses_an_architecture_nobody_builds_for():
+    from charms.layer import registry_image_actions
+    with pytest.raises(action_support.ActionError, match="arches: 'x86' is not an architecture"):
+        registry_image_actions.image_list({'images': 'r.example/a:1', 'arches': 'amd64,x86'})
+    refs, _ = registry_image_actions.image_list({'images': 'r.example/a:1', 'arches': 'riscv64'})
+    assert refs
+
+
+@pytest.mark.parametrize('platform, valid', [
+    ('linux/amd64', True), ('linux/arm64/v8', True), ('linux/../..', False),
+    ('linux', False), ('linux/amd64 --all', False), ('Linux/AMD64', False)])
+def test_platforms_are_os_and_architecture(platform, valid):
+    assert bool(registry_refs.PLATFORM.match(platform)) == valid
+
+
+def test_an_invalid_reference_names_its_parameter():
+    with pytest.raises(action_support.ActionError) as raised:
+        with action_support.about('image'):
+            registry_refs.parse('--help')
+    assert str(raised.value).startswith("image: '--help': invalid")

@@ -5,6 +5,7 @@ Every failure an operator can cause or meet ends in action_fail with a message, 
 traceback; no message ever holds a credential (none is put in one). The Juju side goes
 through hook_tools, so that an action starts without charmhelpers.
 """
+import contextlib
 import fcntl
 import json
 import os
@@ -102,6 +103,15 @@ def config():
 def fail(message):
     """Mark the action failed with message (results set later still count)."""
     hook_tools.action_fail(message)
+
+
+@contextlib.contextmanager
+def about(name):
+    """An invalid reference met in the block is parameter name's: the message says so."""
+    try:
+        yield
+    except InvalidReference as error:
+        raise ActionError('{}: {}'.format(name, error)) from None
 
 
 def text_param(values, name, default=''):

@@ -101,7 +101,9 @@ def _published(host, port):
 def image_info(image):
     """(id, cmd) of a local image, or None when the engine does not have it."""
     try:
-        out = docker('image', 'inspect', '--format', '{{json .Id}}\n{{json .Config.Cmd}}', image)
+        # '--': a name is never read as an option (registry-image is checked only later).
+        out = docker('image', 'inspect', '--format', '{{json .Id}}\n{{json .Config.Cmd}}', '--',
+                     image)
     except DockerError:
         return None
     image_id, cmd = out.strip().splitlines()
@@ -122,7 +124,7 @@ def load_image(archive):
 
 
 def pull_image(image):
-    docker('pull', image, timeout=1800)
+    docker('pull', '--', image, timeout=1800)
 
 
 def container_state(name):
@@ -133,7 +135,7 @@ def container_state(name):
     """
     try:
         out = docker('container', 'inspect', '--format',
-                     '{{json .State}}\n{{json .Config.Labels}}\n{{json .Id}}', name)
+                     '{{json .State}}\n{{json .Config.Labels}}\n{{json .Id}}', '--', name)
     except DockerError:
         return None
     # JSON never holds a raw newline, so lines separate the documents.
@@ -153,7 +155,7 @@ def take_over(name, unit_name):
     it like one of ours instead of refusing another workload's. Returns whether it did."""
     try:
         out = docker('container', 'inspect', '--format',
-                     '{{json .Config.Labels}}\n{{json .Id}}', name)
+                     '{{json .Config.Labels}}\n{{json .Id}}', '--', name)
     except DockerError:
         return False
     labels, container_id = out.strip().splitlines()

@@ -16,8 +16,9 @@ from concurrent.futures import ThreadPoolExecutor
 from charms.layer import (hook_tools, registry_container, registry_copy, registry_images,
                           registry_refs)
 from charms.layer import registry_paths as paths
-from charms.layer.action_support import (ActionError, Lock, Progress, bool_param, config, fail,
-                                         int_param, log, our_registry, text_param, unit_path)
+from charms.layer.action_support import (ActionError, Lock, Progress, about, bool_param, config,
+                                         fail, int_param, log, our_registry, text_param,
+                                         unit_path)
 from charms.layer.registry_api import Registry, RegistryError
 
 MACHINE_ARCH = {'x86_64': 'amd64', 'aarch64': 'arm64', 'ppc64le': 'ppc64le',
@@ -118,7 +119,8 @@ def push(values):
     engine_only = image.startswith('docker-daemon:')
     if engine_only:
         image = image[len('docker-daemon:'):]
-    ref = registry_refs.parse(image)
+    with about('image'):
+        ref = registry_refs.parse(image)
     pull = bool_param(values, 'pull')
     strip_host = bool_param(values, 'strip-host')
     username, password = _credentials(values)
@@ -126,7 +128,8 @@ def push(values):
     dst, netloc = our_registry()
     tag = text_param(values, 'tag')
     if tag:
-        own = registry_refs.own_name(tag, netloc)
+        with about('tag'):
+            own = registry_refs.own_name(tag, netloc)
         repo, dst_tag = own.path, own.tag or 'latest'
     else:
         repo = registry_refs.destination(ref, strip_host)
@@ -214,11 +217,17 @@ def image_list(values):
     """References to mirror from images=, file= and the image-list resource."""
     arches = registry_refs.split_list(text_param(values, 'arches')) or \
         list(registry_refs.ARCHES)
+    unknown = [arch for arch in arches if arch not in registry_refs.KNOWN_ARCHES]
+    if unknown:
+        raise ActionError('arches: {!r} is not an architecture images are built for ({})'
+                          .format(unknown[0][:64], ', '.join(registry_refs.KNOWN_ARCHES)))
     text = text_param(values, 'images').replace(',', ' ')
     path = text_param(values, 'file')
     if path:
         text += '\n' + _read_list_file(path, arches)
     if bool_param(values, 'resource'):
+        # Imported here: hook_tools has no resource-get, and charmhelpers would slow every
+        # action's start.
         from charmhelpers.core import hookenv
         try:
             resource = hookenv.resource_get('image-list')
@@ -239,7 +248,8 @@ def mirror(values):
     refs, problems = image_list(values)
     prefix = text_param(values, 'prefix')
     if prefix:
-        registry_refs.check_repository(prefix.strip('/'))
+        with about('prefix'):
+            registry_refs.check_repository(prefix.strip('/'))
     strip_host = bool_param(values, 'strip-host')
     workers = int_param(values, 'parallel', 4, 1, 32)
     username, password = _credentials(values)
@@ -334,7 +344,8 @@ def delete(values, name='delete'):
                           'the registry refuses deletions otherwise'.format(
                               name, hook_tools.application_name()))
     registry, netloc = our_registry()
-    refs = [registry_refs.own_name(item, netloc) for item in items]
+    with about('image'):
+        refs = [registry_refs.own_name(item, netloc) for item in items]
     removed, failed = [], []
     with Lock(name):
         for item, ref in zip(items, refs):
@@ -374,6 +385,8 @@ def export(values):
     if kind not in ('oci', 'docker-archive'):
         raise ActionError('format must be oci or docker-archive')
     platform = text_param(values, 'platform') or _unit_platform()
+    if not registry_refs.PLATFORM.match(platform):
+        raise ActionError('platform must be os/architecture[/variant], e.g. linux/amd64')
     path = text_param(values, 'path')
     if path:
         path = unit_path(path, 'path', must_exist=False)
@@ -388,7 +401,8 @@ def export(values):
     registry, netloc = our_registry()
     wanted = []
     for item in items:
-        ref = registry_refs.own_name(item, netloc)
+        with about('images'):
+            ref = registry_refs.own_name(item, netloc)
         if ref.digest:
             raise ActionError('{}: export names images by tag'.format(item))
         tags = [ref.tag] if ref.tag else sorted(registry.tags(ref.path))
@@ -434,8 +448,15 @@ def import_(values):
     strip_host = bool_param(values, 'strip-host')
     repository = text_param(values, 'repository')
     if repository:
-        registry_refs.check_repository(repository)
-    kind = registry_copy.archive_kind(path)
+        with about('repository'):
+            registry_refs.check_repository(repository)
+    if prefix:
+        with about('prefix'):
+            registry_refs.check_repository(prefix.strip('/'))
+    try:
+        kind = registry_copy.archive_kind(path)
+    except registry_copy.CopyError as error:
+        raise ActionError('path: {}'.format(error)) from None
     dst, netloc = our_registry()
     imported = []
     with Lock('import'):

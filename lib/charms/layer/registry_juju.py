@@ -21,7 +21,8 @@ from charms.layer import (action_support, registry_access, registry_config, regi
                           registry_storage, registry_tls)
 from charms.layer import registry_paths as paths
 from charms.layer.registry_status import ACTIVE, BLOCKED, WAITING, Outcome
-from charms.layer.registry_validation import describe, extra_names, normalize, validate
+from charms.layer.registry_validation import (check_image, describe, extra_names, normalize,
+                                              validate)
 
 
 def options():
@@ -58,7 +59,11 @@ def ensure_image(progress):
 
     progress(message) shows what it does. Returns a problem message or None.
     """
-    image = options()['registry-image']
+    config = options()
+    problems = check_image(config)
+    if problems:
+        return describe(problems)
+    image = config['registry-image']
     progress('Checking for registry image {}'.format(image))
     if registry_container.image_info(image):
         return None

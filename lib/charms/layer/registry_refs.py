@@ -19,6 +19,11 @@ _DIGEST_RE = re.compile(r'^sha256:[a-f0-9]{64}$|^sha512:[a-f0-9]{128}$')
 DOCKER_HUB = 'docker.io'
 DOCKER_HUB_API = 'registry-1.docker.io'
 ARCHES = ('amd64', 'arm64', 'ppc64le', 's390x')
+# Every architecture an image index may name (Go's GOARCH values images are built for).
+KNOWN_ARCHES = ARCHES + ('386', 'arm', 'riscv64', 'loong64', 'mips', 'mipsle', 'mips64',
+                         'mips64le', 'ppc64', 'wasm')
+# os/architecture[/variant], as in linux/arm64/v8.
+PLATFORM = re.compile(r'^[a-z0-9]+/[a-z0-9]+(/[a-z0-9]+)?$')
 
 # host: registry host[:port] as written, or None; path: repository path as written;
 # tag and digest: None when absent.

@@ -151,12 +151,18 @@ def check_service(config):
                                       'must be one of ' + ', '.join(CONTAINER_NETWORKS)))
     if not CONTAINER_NAME.match(_text(config, 'registry-name')):
         problems.append(ConfigProblem('registry-name', 'is not a valid container name'))
-    if not IMAGE_REFERENCE.match(_text(config, 'registry-image')):
-        problems.append(ConfigProblem('registry-image', 'is not a valid image reference'))
+    problems += check_image(config)
     _check_url(config, 'http-host', problems)
     _check_url(config, 'registry-http-proxy', problems, path='none')
     _check_url(config, 'registry-https-proxy', problems, path='none')
     return problems
+
+
+def check_image(config):
+    """registry-image: checked on its own too, before the charm asks docker for it."""
+    if not IMAGE_REFERENCE.match(_text(config, 'registry-image')):
+        return [ConfigProblem('registry-image', 'is not a valid image reference')]
+    return []
 
 
 def check_auth(config):
