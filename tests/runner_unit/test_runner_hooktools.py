@@ -125,6 +125,22 @@ def test_charmhelpers_argv_shapes(model):
     assert 'WARNING juju-log' in model.log('fake/0')
 
 
+def test_juju_log_appends_in_the_units_log_as_juju_formats_it(model):
+    _, env = ctx_env(model, 'fake/0', hook='peer-relation-changed', rel='0', remote='fake/1')
+    assert tool(env, 'juju-log', '-l', 'warning', 'disk', 'low').returncode == 0
+    assert tool(env, 'juju-log', '--debug', 'tracer: set flag x').returncode == 0
+    assert tool(env, 'juju-log', '--log-level=ERROR', '--', '-l is text here').returncode == 0
+    _, plain = ctx_env(model, 'fake/0')
+    assert tool(plain, 'juju-log', 'no relation').returncode == 0
+    missing = tool(plain, 'juju-log', '-l', 'INFO')
+    assert missing.returncode == 2 and 'no message' in missing.stderr
+    lines = [line.split(' ', 2)[2] for line in model.log('fake/0').splitlines()[-4:]]
+    assert lines == ['WARNING juju-log: peer:0: disk low',
+                     'DEBUG juju-log: peer:0: tracer: set flag x',
+                     'ERROR juju-log: peer:0: -l is text here',
+                     'INFO juju-log: no relation']
+
+
 def test_relation_set_help_and_file_null_deletes(model):
     path, env = ctx_env(model, 'fake/0', hook='peer-relation-changed', rel='0', remote='fake/1')
     r = tool(env, 'relation-set', '--help')

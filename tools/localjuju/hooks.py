@@ -34,6 +34,7 @@ class HookRunner:
                 unit, uuid.uuid4().hex[:8]),
             'JUJU_DISPATCH_PATH': 'hooks/%s' % hook if hook else '',
             'LOCALJUJU_CONTEXT': ctx_path,
+            'LOCALJUJU_LOG': self.store.log_path(unit),  # juju-log.sh appends to it
         }
         if hook:
             env['JUJU_HOOK_NAME'] = hook

@@ -25,6 +25,7 @@ if __name__ == '__main__':
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.realpath(__file__))))
 from localjuju import state as S
 
+# Every hook tool the runner provides; juju-log is juju-log.sh, the rest this file.
 TOOLS = [
     'config-get', 'relation-ids', 'relation-list', 'relation-get', 'relation-set', 'unit-get',
     'network-get', 'is-leader', 'leader-get', 'leader-set', 'status-set', 'status-get',
@@ -491,16 +492,6 @@ def t_status_get(ctx, argv):
         emit(s['status'], fmt)
 
 
-def t_juju_log(ctx, argv):
-    a = Args(argv, ['-l', '--log-level', '--format'], ['--debug'])
-    level = a.get('-l', '--log-level', default='DEBUG' if a.get('--debug') else 'INFO')
-    if not a.pos:
-        raise ToolError('no message specified', 2)
-    ctx.store.log(ctx.unit, '%s juju-log: %s%s' % (
-        level.upper(), (ctx.data.get('relation_id') + ': ') if ctx.data.get('relation_id')
-        else '', ' '.join(a.pos)))
-
-
 def t_application_version_set(ctx, argv):
     a = Args(argv, [])
     if len(a.pos) != 1:
@@ -672,7 +663,7 @@ HANDLERS = {
     'relation-list': t_relation_list, 'relation-get': t_relation_get,
     'relation-set': t_relation_set, 'unit-get': t_unit_get, 'network-get': t_network_get,
     'is-leader': t_is_leader, 'leader-get': t_leader_get, 'leader-set': t_leader_set,
-    'status-set': t_status_set, 'status-get': t_status_get, 'juju-log': t_juju_log,
+    'status-set': t_status_set, 'status-get': t_status_get,
     'application-version-set': t_application_version_set,
     'open-port': t_open_port, 'close-port': lambda c, a: t_open_port(c, a, close=True),
     'opened-ports': t_opened_ports, 'action-get': t_action_get, 'action-set': t_action_set,
@@ -680,7 +671,7 @@ HANDLERS = {
     'storage-list': t_storage_list, 'storage-get': t_storage_get, 'goal-state': t_goal_state,
     'juju-reboot': t_juju_reboot, 'relation-model-get': t_relation_model_get,
 }
-assert set(HANDLERS) == set(TOOLS)
+assert set(HANDLERS) | {'juju-log'} == set(TOOLS)
 
 
 def main(argv=None):

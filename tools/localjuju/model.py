@@ -53,9 +53,11 @@ class Model(Applications, Units, Relations, Actions, Events, HookRunner, Status)
                 st['use_machines'] = bool(self.machines)
         tools = self.store.sub('tools')
         os.makedirs(tools, exist_ok=True)
-        target = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'hooktool.py')
-        os.chmod(target, os.stat(target).st_mode | 0o111)
+        here = os.path.dirname(os.path.abspath(__file__))
         for t in TOOLS:
+            # juju-log has a shell implementation of its own (see juju-log.sh).
+            target = os.path.join(here, 'juju-log.sh' if t == 'juju-log' else 'hooktool.py')
+            os.chmod(target, os.stat(target).st_mode | 0o111)
             p = os.path.join(tools, t)
             if os.path.islink(p) and os.readlink(p) == target:
                 continue
