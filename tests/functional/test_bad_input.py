@@ -158,15 +158,9 @@ def reg(seeded_deploy, upstream_registry, test_ca):
     server = test_ca.server_cert('bad-server', [d.address()])
     d.tls_blobs = {'tls-cert-blob': b64(server.cert.read_bytes()),
                    'tls-key-blob': b64(server.key.read_bytes())}
-    d.catalog = catalog(d)
+    d.catalog = d.listing()
     yield d
     d.model.destroy()
-
-
-def catalog(d):
-    result = d.run(UNIT, 'images')
-    assert result['status'] == 'completed', result
-    return result['results']
 
 
 @pytest.fixture
@@ -273,5 +267,5 @@ def test_a_bad_action_parameter_fails_naming_it(unit, name, params, named):
 
 def test_the_same_images_afterwards(reg):
     # Runs last in the module: every value above has come and gone.
-    assert catalog(reg) == reg.catalog
+    assert reg.listing() == reg.catalog
     assert pulled_digest(reg.seed_ref) == reg.seed_digest

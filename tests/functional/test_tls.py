@@ -16,6 +16,7 @@ import socket
 import ssl
 import subprocess
 import tempfile
+import threading
 import time
 
 import pytest
@@ -31,6 +32,9 @@ pytestmark = pytest.mark.functional
 UNIT = APP + '/0'
 IMAGE = 'test/app-a:1.0'
 MAX_DOWNTIME = 2.0
+RETRY_SECONDS = 10
+# Pushed again and again while the CA rotates (small_corpus images, single-platform).
+ROTATION_PUSHES = ('test/base:1.0', 'test/app-b:1.0', 'test/many-layers:1.0')
 
 
 def b64(data):
@@ -229,6 +233,60 @@ def test_rotating_the_ca_keeps_images_with_a_short_outage(reg):
     assert prober.longest_outage() < MAX_DOWNTIME, prober.summary('outage too long')
     assert prober.successes() > 10
     reg.relation_ca = new_ca
+
+
+def rotation_ref(name, n):
+    """Where the n-th push of upstream image name goes: rotation/<repository>:<n>."""
+    return 'rotation/{}:{}'.format(name.split(':')[0], n)
+
+
+def test_pushes_during_a_rotation_are_retried_and_nothing_is_lost(reg):
+    # Clients push, over and over, while the CA rotates. A push that fails (the registry
+    # restarting, a certificate from a CA the client does not know yet) is retried with the
+    # CA the relation now publishes; each must succeed within RETRY_SECONDS of its first
+    # failure, and every image pushed before, during and after is served with its digest.
+    trusted = {'ca': reg.relation_ca}
+    rotated = threading.Event()
+    outcomes = {}
+
+    def push_until_rotated(name):
+        pushes, failed_since, longest_retry = 0, None, 0.0
+        while not rotated.is_set() or failed_since is not None or pushes < 2:
+            done = skopeo('copy', '--src-tls-verify=false', '--dest-cert-dir',
+                          reg.cert_dir(trusted['ca']), 'docker://' + reg.upstream.ref(name),
+                          'docker://{}/{}'.format(reg.netloc, rotation_ref(name, pushes)),
+                          check=False)
+            if done.returncode == 0:
+                pushes += 1
+                if failed_since is not None:
+                    longest_retry = max(longest_retry, time.monotonic() - failed_since)
+                    failed_since = None
+            else:
+                failed_since = failed_since or time.monotonic()
+                if time.monotonic() - failed_since > 60:
+                    break
+                time.sleep(0.2)
+        outcomes[name] = (pushes, failed_since, longest_retry)
+
+    threads = [threading.Thread(target=push_until_rotated, args=(name,))
+               for name in ROTATION_PUSHES]
+    for thread in threads:
+        thread.start()
+    time.sleep(1)
+    reg.d.model.remote_run('easyrsa', 'rotate-ca')
+    trusted['ca'] = reg.easyrsa_ca()  # what the relation gives clients now
+    rotated.set()
+    for thread in threads:
+        thread.join(180)
+    print('\npushes during a rotation: {}'.format(outcomes))
+    assert sorted(outcomes) == sorted(ROTATION_PUSHES)
+    for name, (pushes, failed_since, longest_retry) in outcomes.items():
+        assert failed_since is None and pushes >= 2, (name, outcomes[name])
+        assert longest_retry <= RETRY_SECONDS, (name, outcomes[name])
+        for n in range(pushes):
+            assert reg.digest(trusted['ca'], rotation_ref(name, n)) == reg.upstream.digest(name)
+    assert reg.digest(trusted['ca']) == reg.seed_digest
+    reg.relation_ca = trusted['ca']
 
 
 def test_client_certificates_only_when_asked_for(reg):

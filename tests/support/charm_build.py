@@ -1,7 +1,8 @@
 """The charm under test is the one users get: scripts/build-charm.sh (charm-tools with the
 real upstream layers). A build takes minutes, so it is made once per content of its inputs
-(the layer's files, the upstream archives, the build script) and reused while they stay the
-same: `python -m tests.support.charm_build` prints the path of a build that is current.
+(the layer's files, the upstream archives, the build script) and kept under a folder named
+by their digest, for any checkout and test session on the machine (BUILD_ROOT): `python -m
+tests.support.charm_build` prints the path of a build of the current inputs.
 
 `existing_charm()` builds the charm deployments switch from (the Charmed Kubernetes
 docker-registry charm: src/ of ../shared/upstream/charm-docker-registry.tar.gz) with the same
@@ -23,9 +24,11 @@ REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 LAYER_INPUTS = ('layer.yaml', 'metadata.yaml', 'config.yaml', 'actions.yaml', 'wheelhouse.txt',
                 'README.md', 'reactive', 'lib', 'actions', 'templates',
                 'scripts/build-charm.sh', 'scripts/finish-build.py')
-# Outside the checkout (charm-tools refuses a build inside its source), one per checkout.
-BUILD_ROOT = os.environ.get('CHARM_BUILD_DIR') or '/var/tmp/charm-builds-' + hashlib.sha256(
-    REPO.encode()).hexdigest()[:8]
+# Outside the checkout (charm-tools refuses a build inside its source), shared by every
+# checkout: a build is found by the digest of its inputs.
+BUILD_ROOT = os.environ.get('CHARM_BUILD_DIR') or '/var/cache/docker-registry-charm-builds'
+# Builds of other inputs kept besides the current one (other branches, older commits).
+KEEP_BUILDS = 6
 UPSTREAM = os.environ.get('UPSTREAM_DIR', os.path.join(REPO, '..', 'shared', 'upstream'))
 EXISTING_ARCHIVE = 'charm-docker-registry.tar.gz'
 # What the existing charm's build takes from this checkout (its layer is in UPSTREAM).
@@ -56,36 +59,38 @@ def inputs_digest(entries=LAYER_INPUTS):
 
 
 def _cached_build(root, wanted, layer=None):
-    """root/docker-registry, built by scripts/build-charm.sh unless its stamp says it was
-    built from inputs with digest wanted. layer: a context manager giving the folder of the
-    layer to build (default: this checkout's)."""
+    """root/<wanted>/docker-registry: the build of inputs with digest wanted, made by
+    scripts/build-charm.sh when there is none. layer: a context manager giving the folder of
+    the layer to build (default: this checkout's)."""
     os.makedirs(root, exist_ok=True)
-    charm = os.path.join(root, 'docker-registry')
-    stamp = charm + '.inputs-sha256'
+    home = os.path.join(root, wanted)
+    charm = os.path.join(home, 'docker-registry')
     with open(os.path.join(root, '.lock'), 'w') as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
-        try:
-            with open(stamp) as f:
-                if f.read().strip() == wanted and os.path.isdir(charm):
-                    return charm
-        except FileNotFoundError:
-            pass
-        # Built aside and swapped in, so that a deployment copying the previous build (another
-        # test session of this checkout) never sees half of each.
+        if os.path.isdir(charm):
+            os.utime(home)  # recently used: kept by _prune
+            return charm
+        # Built aside and renamed into place whole: a folder named by the digest is complete.
         aside = tempfile.mkdtemp(prefix='.next-', dir=root)
         try:
             with layer or contextlib.nullcontext() as layer_dir:
                 subprocess.run(['bash', os.path.join(REPO, 'scripts', 'build-charm.sh'), aside] +
                                ([layer_dir] if layer_dir else []),
                                check=True, stdout=subprocess.DEVNULL)
-            if os.path.exists(charm):
-                os.rename(charm, os.path.join(aside, 'previous'))
-            os.rename(os.path.join(aside, 'docker-registry'), charm)
+            os.rename(aside, home)
         finally:
             shutil.rmtree(aside, ignore_errors=True)
-        with open(stamp, 'w') as f:
-            f.write(wanted + '\n')
+        _prune(root, keep=home)
     return charm
+
+
+def _prune(root, keep):
+    """Remove all but the KEEP_BUILDS most recently used builds besides keep."""
+    builds = [os.path.join(root, name) for name in os.listdir(root)
+              if len(name) == 64 and os.path.join(root, name) != keep]
+    builds.sort(key=os.path.getmtime, reverse=True)
+    for old in builds[KEEP_BUILDS:]:
+        shutil.rmtree(old, ignore_errors=True)
 
 
 def built_charm():

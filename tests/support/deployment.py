@@ -55,6 +55,12 @@ class Deployment:
     def run(self, unit, action, **params):
         return self.model.run(unit, action, params)
 
+    def listing(self, unit=APP + '/0'):
+        """What the registry holds, as the images action lists it (tags and digests)."""
+        result = self.run(unit, 'images')
+        assert result['status'] == 'completed', result
+        return result['results']['text']
+
 
 def port_free(port):
     """Nobody listens on port on any address (binding the wildcard would fail)."""
