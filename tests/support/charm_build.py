@@ -77,6 +77,7 @@ def _cached_build(root, wanted, layer=None):
                 subprocess.run(['bash', os.path.join(REPO, 'scripts', 'build-charm.sh'), aside] +
                                ([layer_dir] if layer_dir else []),
                                check=True, stdout=subprocess.DEVNULL)
+            os.chmod(aside, 0o755)  # mkdtemp's 0700 would hide the build from other users
             os.rename(aside, home)
         finally:
             shutil.rmtree(aside, ignore_errors=True)
