@@ -36,21 +36,21 @@ def test_shared_storage_balances_every_unit():
     assert service['service_name'] == 'docker-registry'
     assert (service['service_host'], service['service_port']) == ('0.0.0.0', 5000)
     assert service['service_options'] == [
-        'mode tcp', 'balance leastconn', 'option httpchk GET /v2/',
+        'mode tcp', 'balance leastconn', 'option redispatch', 'option httpchk GET /v2/',
         'http-check expect rstatus ^(200|401)$']
     assert service['servers'] == [
-        ['docker-registry-1', '198.51.100.1', 5000, 'check inter 5s rise 2 fall 2'],
-        ['docker-registry-2', '198.51.100.2', 5000, 'check inter 5s rise 2 fall 2'],
-        ['docker-registry-10', '198.51.100.10', 5000, 'check inter 5s rise 2 fall 2']]
+        ['docker-registry-1', '198.51.100.1', 5000, 'check inter 2s rise 2 fall 2'],
+        ['docker-registry-2', '198.51.100.2', 5000, 'check inter 2s rise 2 fall 2'],
+        ['docker-registry-10', '198.51.100.10', 5000, 'check inter 2s rise 2 fall 2']]
 
 
 def test_filesystem_storage_has_one_active_unit_and_numeric_backups():
     # Unit 10 sorts after unit 2 (the old charm sorted "/10" before "/2").
     [service] = registry_relations.proxy_services('docker-registry', UNITS, 5000, False, True)
     assert [(s[0], s[3]) for s in service['servers']] == [
-        ('docker-registry-1', 'check inter 5s rise 2 fall 2 check-ssl verify none'),
-        ('docker-registry-2', 'check inter 5s rise 2 fall 2 check-ssl verify none backup'),
-        ('docker-registry-10', 'check inter 5s rise 2 fall 2 check-ssl verify none backup')]
+        ('docker-registry-1', 'check inter 2s rise 2 fall 2 check-ssl verify none'),
+        ('docker-registry-2', 'check inter 2s rise 2 fall 2 check-ssl verify none backup'),
+        ('docker-registry-10', 'check inter 2s rise 2 fall 2 check-ssl verify none backup')]
 
 
 @pytest.mark.parametrize('unit, shared, note', [

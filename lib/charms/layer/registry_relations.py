@@ -44,11 +44,13 @@ def proxy_services(service_name, units, port, shared_storage, tls, client_auth=F
     check verifies that a registry answers, clients verify the certificate). When the units
     require client certificates (client_auth) the proxy has none to present (handing it
     the unit's key would spread a credential that opens the registry), so the check only
-    connects to the port, as the nrpe check does. With shared storage every unit serves;
-    with per-unit filesystem storage only the lowest-numbered unit does and the others wait
-    as backups, in unit order.
+    connects to the port, as the nrpe check does. A connection a unit refuses (it stopped,
+    and the check has not noticed yet) is retried on another unit (redispatch), and the check
+    runs every 2 s so that a unit going away is out within 4 s. With shared storage every
+    unit serves; with per-unit filesystem storage only the lowest-numbered unit does and the
+    others wait as backups, in unit order.
     """
-    check = 'check inter 5s rise 2 fall 2' + (' check-ssl verify none'
+    check = 'check inter 2s rise 2 fall 2' + (' check-ssl verify none'
                                                if tls and not client_auth else '')
     health = [] if client_auth else HEALTH_CHECK_OPTIONS
     servers = []
@@ -56,7 +58,7 @@ def proxy_services(service_name, units, port, shared_storage, tls, client_auth=F
         backup = '' if shared_storage or index == 0 else ' backup'
         servers.append([unit.replace('/', '-'), address, port, check + backup])
     return [{'service_name': service_name, 'service_host': '0.0.0.0', 'service_port': port,
-             'service_options': ['mode tcp', 'balance leastconn'] + health,
+             'service_options': ['mode tcp', 'balance leastconn', 'option redispatch'] + health,
              'servers': servers}]
 
 
