@@ -15,6 +15,10 @@ Flags this charm owns (the only place they are documented):
   registry.stopped           the stop action stopped the registry on purpose; nothing restarts
                              it until the start action clears the flag.
   registry.series-upgrade    between pre-series-upgrade and post-series-upgrade.
+  registry.departing         this unit is being removed (a relation said it departs): it
+                             serves as it is until its stop hook, rather than reconfigure
+                             as each relation goes (dropping the certificates relation
+                             would switch it to plain HTTP under clients still sent to it).
   registry.tls.relation      the certificates relation is up and may have written files
                              (under registry_paths.RELATION_DIR) that the charm removes when
                              the relation goes away.
@@ -41,7 +45,7 @@ from charms.layer.registry_status import (ACTIVE, BLOCKED, SERIES_UPGRADE, STOPP
 # check the same tuples.
 CONFIGURE_WHEN = ('registry.image.available', 'leadership.set.http-secret')
 # Flags that hold the registry as it is: nothing reconfigures or restarts it meanwhile.
-HELD = ('registry.stopped', 'registry.series-upgrade')
+HELD = ('registry.stopped', 'registry.series-upgrade', 'registry.departing')
 CONFIGURE_WHEN_NOT = ('registry.configured',) + HELD
 
 
@@ -212,6 +216,16 @@ def publish_to_clients():
     if data_changed('registry.client-payload',
                     [payload, [relation.relation_id for relation in endpoint.relations]]):
         endpoint.set_registry_config(**payload)
+
+
+@hook('certificates-relation-departed', 'website-relation-departed',
+      'docker-registry-relation-departed', 'nrpe-external-master-relation-departed',
+      'peer-relation-departed')
+def note_departure():
+    # Juju names the unit itself as the departing one in every relation it leaves; its
+    # relations go one by one before the stop hook.
+    if hookenv.departing_unit() == hookenv.local_unit():
+        set_flag('registry.departing')
 
 
 @when_any('endpoint.website.changed', 'endpoint.website.departed')

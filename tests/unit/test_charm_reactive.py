@@ -212,7 +212,7 @@ CONDITIONS = {
     'wait_for_http_secret': [('when_not', ('leadership.is_leader',
                                            'leadership.set.http-secret'))],
     'configure_registry': [('when_not', ('registry.configured', 'registry.stopped',
-                                         'registry.series-upgrade')),
+                                         'registry.series-upgrade', 'registry.departing')),
                            ('when', ('registry.image.available',
                                      'leadership.set.http-secret'))],
     'check_registry': [('hook', ('update-status', 'start'))],
@@ -229,6 +229,10 @@ CONDITIONS = {
     'proxies_changed': [('when_any', ('endpoint.website.changed',
                                       'endpoint.website.departed'))],
     'peers_changed': [('hook', ('peer-relation-joined', 'peer-relation-departed'))],
+    'note_departure': [('hook', ('certificates-relation-departed', 'website-relation-departed',
+                                 'docker-registry-relation-departed',
+                                 'nrpe-external-master-relation-departed',
+                                 'peer-relation-departed'))],
     'publish_proxy_services': [('when', ('leadership.is_leader', 'website.available',
                                          'registry.configured'))],
     'withdraw_proxy_services': [('when', ('website.available',)),
@@ -366,7 +370,28 @@ def test_check_registry_leaves_a_running_registry_alone(charm):
     assert 'registry.configured' in charm.reactive.flags
 
 
-@pytest.mark.parametrize('flag', ['registry.stopped', 'registry.series-upgrade'])
+@pytest.mark.parametrize('departing, flagged', [('docker-registry/0', True),
+                                                ('easyrsa/0', False)])
+def test_a_unit_named_as_departing_is_itself_leaving(charm, departing, flagged):
+    charm.hookenv.local_unit.return_value = 'docker-registry/0'
+    charm.hookenv.departing_unit.return_value = departing
+    charm.note_departure()
+    assert ('registry.departing' in charm.reactive.flags) == flagged
+
+
+def test_a_leaving_unit_keeps_serving_its_certificate_until_it_stops(charm):
+    # Its certificates relation goes before its stop hook: no reconfiguration to plain HTTP.
+    charm.reactive.flags.update({'registry.configured', 'registry.departing',
+                                 'registry.tls.relation', 'registry.image.available',
+                                 'leadership.set.http-secret'})
+    charm.forget_relation_certificate()
+    charm.serve_new_certificate()
+    charm.check_registry()
+    charm.registry_juju.configure.assert_not_called()
+
+
+@pytest.mark.parametrize('flag', ['registry.stopped', 'registry.series-upgrade',
+                                  'registry.departing'])
 def test_check_registry_respects_a_deliberate_stop(charm, flag):
     charm.reactive.flags.update({'registry.configured', flag})
     charm.registry_juju.container_status.return_value = 'exited'
