@@ -221,9 +221,10 @@ def publish_to_clients():
 @hook('certificates-relation-departed', 'website-relation-departed',
       'docker-registry-relation-departed', 'nrpe-external-master-relation-departed',
       'peer-relation-departed')
-def note_departure():
+def note_departure(relation=None):
     # Juju names the unit itself as the departing one in every relation it leaves; its
-    # relations go one by one before the stop hook.
+    # relations go one by one before the stop hook. (charms.reactive passes the peer
+    # relation's interface:peer-discovery instance, as to peers_changed.)
     if hookenv.departing_unit() == hookenv.local_unit():
         set_flag('registry.departing')
 

@@ -376,6 +376,7 @@ def test_a_unit_named_as_departing_is_itself_leaving(charm, departing, flagged):
     charm.hookenv.local_unit.return_value = 'docker-registry/0'
     charm.hookenv.departing_unit.return_value = departing
     charm.note_departure()
+    charm.note_departure(mock.MagicMock(name='peer-discovery relation'))  # as in peer hooks
     assert ('registry.departing' in charm.reactive.flags) == flagged
 
 
