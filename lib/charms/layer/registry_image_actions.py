@@ -244,12 +244,18 @@ def image_list(values):
     return refs, problems
 
 
-def mirror(values):
-    refs, problems = image_list(values)
+def _prefix(values):
+    """The prefix= parameter of mirror and import: '' or a valid repository path."""
     prefix = text_param(values, 'prefix')
     if prefix:
         with about('prefix'):
             registry_refs.check_repository(prefix.strip('/'))
+    return prefix
+
+
+def mirror(values):
+    refs, problems = image_list(values)
+    prefix = _prefix(values)
     strip_host = bool_param(values, 'strip-host')
     workers = int_param(values, 'parallel', 4, 1, 32)
     username, password = _credentials(values)
@@ -444,15 +450,12 @@ def _archive_name(name, repository):
 
 def import_(values):
     path = unit_path(text_param(values, 'path'), 'path')
-    prefix = text_param(values, 'prefix')
+    prefix = _prefix(values)
     strip_host = bool_param(values, 'strip-host')
     repository = text_param(values, 'repository')
     if repository:
         with about('repository'):
             registry_refs.check_repository(repository)
-    if prefix:
-        with about('prefix'):
-            registry_refs.check_repository(prefix.strip('/'))
     try:
         kind = registry_copy.archive_kind(path)
     except registry_copy.CopyError as error:
