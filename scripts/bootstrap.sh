@@ -44,7 +44,7 @@ fi
 
 # Made again only when wheelhouse.txt or this recipe changes (charms.reactive cannot even be
 # imported off Ubuntu, so importing is no test of the venv).
-venv_recipe="$(sha256sum "$here/wheelhouse.txt" | cut -d' ' -f1) pytest mock charms.unit_test flake8"
+venv_recipe="$(sha256sum "$here/wheelhouse.txt" | cut -d' ' -f1) pytest pytest-xdist mock charms.unit_test flake8"
 if [ ! -x "$venv/bin/python" ] || [ "$(cat "$venv/.recipe" 2>/dev/null)" != "$venv_recipe" ]; then
     /usr/bin/python3 -m venv --system-site-packages "$venv"
     # Build every wheelhouse.txt entry from its sdist with no cargo/rustc reachable, as on a
@@ -54,7 +54,7 @@ if [ ! -x "$venv/bin/python" ] || [ "$(cat "$venv/.recipe" 2>/dev/null)" != "$ve
     entries=$(sed -e 's/#.*//' -e 's/[=<>!~; ].*//' "$here/wheelhouse.txt" | grep . | paste -sd,)
     PATH=$norust_path "$venv/bin/pip" install -q 'setuptools<82' wheel
     PATH=$norust_path "$venv/bin/pip" install -q --no-binary "$entries" -r "$here/wheelhouse.txt"
-    "$venv/bin/pip" install -q pytest mock charms.unit_test flake8
+    "$venv/bin/pip" install -q pytest pytest-xdist mock charms.unit_test flake8
     echo "$venv_recipe" > "$venv/.recipe"
 fi
 # moto_server, the S3-compatible server of the storage tests, in a venv of its own: its

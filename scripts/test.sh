@@ -14,5 +14,8 @@ venv=${LOCALJUJU_VENV:-/opt/docker-registry-venv}
 # The charm under test, built first with charm-tools and the upstream layers (reused while
 # its inputs are unchanged; see tests/support/charm_build.py).
 "$venv/bin/python" -m tests.support.charm_build
-# --durations: the slowest tests, to keep the whole run under 30 minutes.
-exec "$venv/bin/python" -m pytest -ra --durations=15 "${@:-tests}"
+# Two workers (TEST_WORKERS), a module each at a time, slowest modules first (tests/conftest.py):
+# the functional tests spend half their time waiting on hooks and daemons. --durations: the
+# slowest tests, to keep the whole run under 30 minutes.
+exec "$venv/bin/python" -m pytest -n "${TEST_WORKERS:-2}" --dist loadfile --no-loadscope-reorder \
+    -ra --durations=15 "${@:-tests}"
