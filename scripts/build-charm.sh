@@ -21,6 +21,9 @@ upstream=${UPSTREAM_DIR:-$here/../shared/upstream}
 layer=$(realpath "${2:-$here}")
 charm_name=$(sed -n 's/^name: *//p' "$layer/metadata.yaml" | head -n1)
 
+# Locked: scripts/test.sh builds this charm and the existing one at the same time.
+exec 9>"$tools_venv.lock"
+flock 9
 if ! "$tools_venv/bin/charm-build" --help >/dev/null 2>&1; then
     /usr/bin/python3 -m venv "$tools_venv"
     # setuptools>=80: the pkg_resources of the venv's own setuptools (66 on Debian 12) cannot
@@ -28,6 +31,7 @@ if ! "$tools_venv/bin/charm-build" --help >/dev/null 2>&1; then
     # later), and charm-build then fails at import.
     "$tools_venv/bin/pip" install -q 'charm-tools==3.0.9' 'setuptools>=80,<82' 'virtualenv<21'
 fi
+flock -u 9
 export PATH="$tools_venv/bin:$PATH"
 
 args=()
